@@ -1,0 +1,60 @@
+"""Image Label Search: routes and event handlers only; the work lives in chalicelib/."""
+
+from chalice import Chalice
+
+from chalicelib.api.http import error_response, json_api, route_options
+from chalicelib.api.params import LABELS_PARAMS, SEARCH_PARAMS
+from chalicelib.components import Components
+from chalicelib.settings import Settings
+
+app = Chalice(app_name="image-label-search")
+components = Components()
+
+# The event source, auth and CORS are fixed when the app is packaged, so they are read at import
+# time (chalice sets the stage's environment variables before importing this module).
+deployment = Settings.from_environ()
+ROUTE = route_options(deployment)
+
+
+class BatchNotFullyProcessed(Exception):
+    """Raised instead of returning batchItemFailures when partial responses are switched off."""
+
+
+@app.on_sqs_message(
+    queue=deployment.queue_name,
+    queue_arn=deployment.queue_arn,
+    batch_size=deployment.batch_size,
+    maximum_batching_window_in_seconds=deployment.max_batching_window_seconds,
+)
+def index_images(event):
+    failed = components.ingestor.process(record.to_dict() for record in event)
+    if failed and not components.settings.partial_batch_response:
+        raise BatchNotFullyProcessed(f"{len(failed)} messages failed: {failed}")
+    return {"batchItemFailures": [{"itemIdentifier": message_id} for message_id in failed]}
+
+
+@app.route("/search", methods=["GET"], **ROUTE)
+@json_api(app, SEARCH_PARAMS)
+def search(params):
+    return components.search_service.search(params)
+
+
+@app.route("/labels", methods=["GET"], **ROUTE)
+@json_api(app, LABELS_PARAMS)
+def labels(params):
+    return components.search_service.labels(params)
+
+
+@app.route("/images/{image_id}", methods=["GET"], **ROUTE)
+@json_api(app)
+def image(params, image_id):
+    found = components.search_service.image(image_id)
+    return found or error_response(404, f"no image with id {image_id}", "id")
+
+
+@app.route("/health", methods=["GET"], **ROUTE)
+@json_api(app)
+def health(params):
+    if components.store.ping():
+        return {"status": "ok"}
+    return error_response(503, "the search cluster is unavailable")

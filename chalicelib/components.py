@@ -1,0 +1,95 @@
+"""Builds the function's collaborators on first use and keeps them for warm invocations.
+
+Nothing here runs at import time, so a cold start pays only for what the invocation uses
+(an SQS invocation never builds the S3 presigner, an API call never builds the thread pool).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from functools import cached_property
+
+import boto3
+from botocore.config import Config
+
+from chalicelib.api.search_service import ImageLinks, SearchService
+from chalicelib.ingest import BatchIngestor
+from chalicelib.logs import get_logger
+from chalicelib.rekognition import LabelOptions, RekognitionLabeler
+from chalicelib.search_client import create_search_client
+from chalicelib.settings import ConfigurationError, Settings
+from chalicelib.store.base import ImageStore
+from chalicelib.store.elasticsearch_store import ElasticsearchStore
+
+
+class Components:
+    def __init__(self, load_settings: Callable[[], Settings] = Settings.from_environ):
+        # Settings are read on first use, not at import: in Lambda the environment is the same
+        # either way, and chalice.test.Client sets the stage's variables after app.py is imported.
+        self._load_settings = load_settings
+
+    @cached_property
+    def settings(self) -> Settings:
+        return self._load_settings()
+
+    @cached_property
+    def logger(self):
+        return get_logger(self.settings.log_level)
+
+    @cached_property
+    def aws_config(self) -> Config:
+        return Config(
+            # Throttling and transient errors are retried with backoff by botocore itself.
+            retries={
+                "mode": self.settings.aws_retry_mode,
+                "max_attempts": self.settings.aws_max_attempts,
+            },
+            # One connection per concurrent Rekognition call, or the pool would serialise them.
+            max_pool_connections=max(10, self.settings.rekognition_concurrency),
+        )
+
+    @cached_property
+    def rekognition(self):
+        return boto3.client("rekognition", region_name=self.settings.region, config=self.aws_config)
+
+    @cached_property
+    def s3(self):
+        # SigV4 presigned URLs work in every region (SigV2 ones do not).
+        config = self.aws_config.merge(Config(signature_version="s3v4"))
+        return boto3.client("s3", region_name=self.settings.region, config=config)
+
+    @cached_property
+    def store(self) -> ImageStore:
+        if not self.settings.search_endpoint:
+            raise ConfigurationError("SEARCH_ENDPOINT is not set")
+        return ElasticsearchStore(create_search_client(self.settings), self.settings.index_alias)
+
+    @cached_property
+    def labeler(self) -> RekognitionLabeler:
+        settings = self.settings
+        options = LabelOptions(
+            max_labels=settings.max_labels,
+            min_confidence=settings.min_confidence,
+            image_properties=settings.detect_image_properties,
+            text=settings.detect_text,
+            moderation_labels=settings.detect_moderation_labels,
+            faces=settings.detect_faces,
+        )
+        return RekognitionLabeler(self.rekognition, options)
+
+    @cached_property
+    def search_service(self) -> SearchService:
+        settings = self.settings
+        links = ImageLinks(self.s3, settings.presign_expiry_seconds, settings.presign_urls)
+        return SearchService(self.store, links, settings.default_min_confidence)
+
+    @cached_property
+    def ingestor(self) -> BatchIngestor:
+        return BatchIngestor(
+            labeler=self.labeler,
+            store=self.store,
+            executor=ThreadPoolExecutor(max_workers=self.settings.rekognition_concurrency),
+            region=self.settings.region,
+            logger=self.logger,
+        )

@@ -1,0 +1,98 @@
+"""The index document for one image, its id, and the rule that decides which state is newer.
+
+Every store keeps one document per (bucket, key). A delete does not remove that document: it
+replaces it with a tombstone (``deleted: true``) that remembers the delete's position in the
+key's event order, so a late or redelivered create can never resurrect the image.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Mapping
+from datetime import datetime
+from typing import Any
+from urllib.parse import quote
+
+from chalicelib.events import ObjectEvent
+from chalicelib.rekognition import ImageAnalysis
+from chalicelib.timestamps import canonical_time
+
+
+def image_id(bucket: str, key: str) -> str:
+    """Deterministic document id: a redelivered event overwrites instead of duplicating."""
+    return hashlib.sha256(f"{bucket}/{key}".encode()).hexdigest()
+
+
+def supersedes(incoming: Mapping[str, Any], current: Mapping[str, Any] | None) -> bool:
+    """True when ``incoming`` describes a later state of the key than ``current``.
+
+    S3's sequencer orders the events of one key. AWS documents that sequencers may differ in
+    length and must be compared after right-padding the shorter one with zeros. Events that
+    carry no sequencer (synthetic backfill events, some emulators) fall back to event time.
+    An equal position is not newer: a redelivered event changes nothing.
+    """
+    if current is None:
+        return True
+    new_sequencer, old_sequencer = incoming.get("sequencer"), current.get("sequencer")
+    if new_sequencer and old_sequencer:
+        width = max(len(new_sequencer), len(old_sequencer))
+        return new_sequencer.upper().ljust(width, "0") > old_sequencer.upper().ljust(width, "0")
+    return incoming["event_time"] > current["event_time"]
+
+
+def object_url(region: str, bucket: str, key: str) -> str:
+    """The path-style https URL the original guide stored (not public: the bucket is private)."""
+    return f"https://s3.{region}.amazonaws.com/{bucket}/{quote(key)}"
+
+
+def _identity(event: ObjectEvent) -> dict[str, Any]:
+    return {
+        "image_id": image_id(event.bucket, event.key),
+        "bucket": event.bucket,
+        "key": event.key,
+        "s3_uri": f"s3://{event.bucket}/{event.key}",
+        "version_id": event.version_id,
+        "event_name": event.event_name,
+        "event_time": event.event_time,
+        "sequencer": event.sequencer,
+    }
+
+
+def image_document(
+    event: ObjectEvent, analysis: ImageAnalysis, region: str, indexed_at: datetime
+) -> dict[str, Any]:
+    label_names = _unique(
+        name for label in analysis.labels for name in (label["name"], *label["parents"])
+    )
+    search_words = _unique(
+        [
+            *(word for label in analysis.labels for word in (label["name"], *label["aliases"])),
+            *(line["text"] for line in analysis.text or []),
+        ]
+    )
+    return {
+        **_identity(event),
+        "deleted": False,
+        "url": object_url(event.region or region, event.bucket, event.key),
+        "size": event.size,
+        "etag": event.etag,
+        "indexed_at": canonical_time(indexed_at),
+        "label_model_version": analysis.label_model_version,
+        "labels": analysis.labels,
+        "label_names": label_names,
+        "search_text": search_words,
+        "image_properties": analysis.image_properties,
+        "text": analysis.text,
+        "moderation_labels": analysis.moderation_labels,
+        "faces": analysis.faces,
+        "face_count": None if analysis.faces is None else len(analysis.faces),
+    }
+
+
+def tombstone(event: ObjectEvent, indexed_at: datetime) -> dict[str, Any]:
+    return {**_identity(event), "deleted": True, "indexed_at": canonical_time(indexed_at)}
+
+
+def _unique(values) -> list[str]:
+    """Distinct values in first-seen order (dict keys keep insertion order)."""
+    return list(dict.fromkeys(values))

@@ -1,0 +1,179 @@
+"""Asks Amazon Rekognition about one image in S3 and returns the answers in the index's shape.
+
+The image is passed by reference (``S3Object``), never as bytes: Rekognition reads it from S3
+itself, so the function needs no memory or bandwidth for the image and the object size limit
+is Rekognition's 15 MB rather than the 5 MB limit of an inline ``Bytes`` image.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from botocore.exceptions import ClientError
+
+# Errors that say "this object is not something Rekognition can label". Retrying cannot help,
+# so the image is skipped with this reason. Other errors (throttling after botocore's retries,
+# access denied, InvalidS3ObjectException, which also covers missing permissions) are failures:
+# the message is retried and, in the end, kept in the dead-letter queue.
+UNPROCESSABLE_IMAGE_ERRORS = {
+    "InvalidImageFormatException": "not an image format Rekognition accepts",
+    "ImageTooLargeException": "image is larger than Rekognition accepts",
+    "InvalidParameterException": "Rekognition rejected the image (for example, too small)",
+}
+
+
+class UnprocessableImage(Exception):
+    """Rekognition will never label this object; skip it with ``reason``."""
+
+    def __init__(self, reason: str):
+        super().__init__(reason)
+        self.reason = reason
+
+
+@dataclass(frozen=True)
+class LabelOptions:
+    max_labels: int
+    min_confidence: float
+    image_properties: bool = False
+    text: bool = False
+    moderation_labels: bool = False
+    faces: bool = False
+
+
+@dataclass
+class ImageAnalysis:
+    """What Rekognition said about one image, in the document's field names."""
+
+    labels: list[dict[str, Any]]
+    label_model_version: str | None
+    image_properties: dict[str, Any] | None = None
+    text: list[dict[str, Any]] | None = None
+    moderation_labels: list[dict[str, Any]] | None = None
+    faces: list[dict[str, Any]] | None = field(default=None)
+
+
+class RekognitionLabeler:
+    def __init__(self, client, options: LabelOptions):
+        self._client = client
+        self._options = options
+
+    def analyze(self, bucket: str, key: str, version_id: str | None = None) -> ImageAnalysis:
+        image = {"S3Object": {"Bucket": bucket, "Name": key}}
+        if version_id:
+            image["S3Object"]["Version"] = version_id
+        try:
+            return self._analyze(image)
+        except ClientError as error:
+            code = error.response.get("Error", {}).get("Code", "")
+            if code in UNPROCESSABLE_IMAGE_ERRORS:
+                raise UnprocessableImage(f"{UNPROCESSABLE_IMAGE_ERRORS[code]} ({code})") from error
+            raise
+
+    def _analyze(self, image: dict) -> ImageAnalysis:
+        options = self._options
+        request = {
+            "Image": image,
+            "MaxLabels": options.max_labels,
+            "MinConfidence": options.min_confidence,
+        }
+        if options.image_properties:
+            request["Features"] = ["GENERAL_LABELS", "IMAGE_PROPERTIES"]
+        response = self._client.detect_labels(**request)
+        analysis = ImageAnalysis(
+            labels=[_label(label) for label in response.get("Labels", [])],
+            label_model_version=response.get("LabelModelVersion"),
+        )
+        if options.image_properties:
+            analysis.image_properties = _image_properties(response.get("ImageProperties", {}))
+        if options.text:
+            analysis.text = _text_lines(self._client.detect_text(Image=image))
+        if options.moderation_labels:
+            analysis.moderation_labels = _moderation_labels(
+                self._client.detect_moderation_labels(
+                    Image=image, MinConfidence=options.min_confidence
+                )
+            )
+        if options.faces:
+            analysis.faces = _faces(self._client.detect_faces(Image=image, Attributes=["DEFAULT"]))
+        return analysis
+
+
+def _box(box: dict) -> dict[str, float]:
+    return {
+        "width": box.get("Width", 0.0),
+        "height": box.get("Height", 0.0),
+        "left": box.get("Left", 0.0),
+        "top": box.get("Top", 0.0),
+    }
+
+
+def _names(items: list[dict]) -> list[str]:
+    return [item["Name"] for item in items if item.get("Name")]
+
+
+def _label(label: dict) -> dict[str, Any]:
+    return {
+        "name": label["Name"],
+        "confidence": round(float(label.get("Confidence", 0.0)), 3),
+        "parents": _names(label.get("Parents", [])),
+        "aliases": _names(label.get("Aliases", [])),
+        "categories": _names(label.get("Categories", [])),
+        "instances": [
+            {
+                "confidence": round(float(instance.get("Confidence", 0.0)), 3),
+                "bounding_box": _box(instance.get("BoundingBox", {})),
+            }
+            for instance in label.get("Instances", [])
+        ],
+    }
+
+
+def _image_properties(properties: dict) -> dict[str, Any]:
+    quality = properties.get("Quality", {})
+    return {
+        "quality": {
+            "brightness": quality.get("Brightness"),
+            "sharpness": quality.get("Sharpness"),
+            "contrast": quality.get("Contrast"),
+        },
+        "dominant_colors": [
+            {
+                "hex": color.get("HexCode"),
+                "css_color": color.get("CSSColor"),
+                "simplified_color": color.get("SimplifiedColor"),
+                "pixel_percent": color.get("PixelPercent"),
+            }
+            for color in properties.get("DominantColors", [])
+        ],
+    }
+
+
+def _text_lines(response: dict) -> list[dict[str, Any]]:
+    # Rekognition returns every line and every word; the lines already contain the words.
+    return [
+        {"text": detection["DetectedText"], "confidence": round(detection["Confidence"], 3)}
+        for detection in response.get("TextDetections", [])
+        if detection.get("Type") == "LINE"
+    ]
+
+
+def _moderation_labels(response: dict) -> list[dict[str, Any]]:
+    return [
+        {
+            "name": label["Name"],
+            "parent": label.get("ParentName") or None,
+            "confidence": round(label["Confidence"], 3),
+        }
+        for label in response.get("ModerationLabels", [])
+    ]
+
+
+def _faces(response: dict) -> list[dict[str, Any]]:
+    return [
+        {
+            "confidence": round(face.get("Confidence", 0.0), 3),
+            "bounding_box": _box(face.get("BoundingBox", {})),
+        }
+        for face in response.get("FaceDetails", [])
+    ]

@@ -1,0 +1,97 @@
+"""What a search asks for and what it returns, independent of the store that answers it.
+
+The relevance score is defined here, not left to the engine, so that every store ranks alike
+and a result set can be paged with a cursor that never repeats or skips an image while new
+images are indexed: a document's score depends only on the document and the query, never on
+corpus statistics such as BM25's.
+
+* each requested label that an image matches adds the highest confidence (0-100) among the
+  image's labels that match it (by name, or by parent or alias when expanding);
+* free text (``q``) adds 100 when every word matches a word of the image's label names, aliases
+  or detected text exactly, or 50 when it matches only with typos.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+MATCH_ALL, MATCH_ANY = "all", "any"
+SORT_RELEVANCE, SORT_CONFIDENCE, SORT_NEWEST = "relevance", "confidence", "newest"
+TIME_INDEXED, TIME_EVENT = "indexed", "event"
+TIME_FIELDS = {TIME_INDEXED: "indexed_at", TIME_EVENT: "event_time"}
+
+EXACT_TEXT_SCORE = 100.0
+FUZZY_TEXT_SCORE = 50.0
+
+
+@dataclass(frozen=True)
+class Filters:
+    """Restrictions shared by /search and /labels."""
+
+    labels: tuple[str, ...] = ()
+    match: str = MATCH_ALL
+    expand: bool = True
+    min_confidence: float = 0.0
+    text: str | None = None
+    bucket: str | None = None
+    prefix: str | None = None
+    since: str | None = None  # canonical time (chalicelib.timestamps), inclusive
+    until: str | None = None  # canonical time, exclusive
+    time_field: str = TIME_INDEXED
+
+
+@dataclass(frozen=True)
+class SearchQuery:
+    filters: Filters = field(default_factory=Filters)
+    sort: str = SORT_RELEVANCE
+    size: int = 20
+    # The sort key of the last item of the previous page (opaque to callers: see cursor.py).
+    after: tuple[Any, ...] | None = None
+
+
+@dataclass(frozen=True)
+class SearchHit:
+    document: dict[str, Any]
+    # The sort key of this hit; the last one of a page becomes the next page's ``after``.
+    sort_key: tuple[Any, ...]
+
+
+@dataclass(frozen=True)
+class SearchPage:
+    total: int
+    hits: list[SearchHit]
+    has_more: bool
+
+
+@dataclass(frozen=True)
+class LabelCount:
+    name: str
+    count: int
+
+
+def fold(text: str) -> str:
+    """Lowercase and strip accents: the index normalizer's rule, for comparisons in Python."""
+    import unicodedata
+
+    decomposed = unicodedata.normalize("NFKD", text)
+    return "".join(ch for ch in decomposed if not unicodedata.combining(ch)).lower()
+
+
+def label_matches(label: dict[str, Any], term: str, expand: bool) -> bool:
+    """Does one stored label answer a requested label term (already folded)?"""
+    names = [label["name"]]
+    if expand:
+        names += label.get("parents", []) + label.get("aliases", [])
+    return any(fold(name) == term for name in names)
+
+
+def matched_labels(document: dict[str, Any], filters: Filters) -> list[str]:
+    """Names of the image's labels that answered the query's labels, for the response."""
+    terms = [fold(term) for term in filters.labels]
+    return [
+        label["name"]
+        for label in document.get("labels") or []
+        if label["confidence"] >= filters.min_confidence
+        and any(label_matches(label, term, filters.expand) for term in terms)
+    ]

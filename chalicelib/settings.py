@@ -1,0 +1,173 @@
+"""Every setting the function reads, parsed from the environment in one place.
+
+Chalice copies the stage's ``environment_variables`` from ``.chalice/config.json`` into
+``os.environ`` before it imports ``app.py``, so the same names work in Lambda, in
+``chalice local``, in the local pipeline and in tests. The README's configuration reference
+lists each variable; keep the two in step.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+# Rekognition reads at most 15 MB from an S3 object (DetectLabels' documented limit).
+REKOGNITION_MAX_S3_OBJECT_BYTES = 15 * 1024 * 1024
+
+
+class ConfigurationError(ValueError):
+    """An environment variable holds a value the function cannot use."""
+
+
+@dataclass(frozen=True)
+class Settings:
+    region: str = "us-east-1"
+
+    # Event source (read by app.py when it registers the SQS handler).
+    queue_name: str = "image-label-search-uploads"
+    queue_arn: str | None = None
+    batch_size: int = 10
+    max_batching_window_seconds: int = 0
+    # Lambda only honours batchItemFailures when the event source mapping has
+    # FunctionResponseTypes=["ReportBatchItemFailures"]. Without it a returned list is ignored
+    # and failed messages would be deleted, so this switch makes the handler raise instead
+    # (the whole batch is retried, which is safe because writes are idempotent).
+    partial_batch_response: bool = True
+
+    # Rekognition.
+    max_labels: int = 25
+    min_confidence: float = 70.0
+    detect_image_properties: bool = False
+    detect_text: bool = False
+    detect_moderation_labels: bool = False
+    detect_faces: bool = False
+    rekognition_concurrency: int = 8
+    aws_retry_mode: str = "standard"
+    aws_max_attempts: int = 6
+
+    # Search cluster. No endpoint means the embedded store (local runs only).
+    search_endpoint: str | None = None
+    search_username: str | None = None
+    search_password: str | None = None
+    search_timeout_seconds: float = 10.0
+    index_alias: str = "imagerepository"
+
+    # Search API.
+    default_min_confidence: float = 0.0
+    presign_urls: bool = True
+    presign_expiry_seconds: int = 900
+    api_auth: str = "none"  # "iam", "api_key" or "none" (local use only)
+    cors_allow_origin: str | None = None
+
+    log_level: str = "INFO"
+
+    @classmethod
+    def from_environ(cls, environ: Mapping[str, str] | None = None) -> Settings:
+        env = _Env(os.environ if environ is None else environ)
+        defaults = cls()
+        return cls(
+            region=env.text("AWS_REGION") or env.text("AWS_DEFAULT_REGION") or defaults.region,
+            queue_name=env.text("QUEUE_NAME") or defaults.queue_name,
+            queue_arn=env.text("QUEUE_ARN"),
+            batch_size=env.integer("BATCH_SIZE", defaults.batch_size, 1, 10_000),
+            max_batching_window_seconds=env.integer(
+                "MAX_BATCHING_WINDOW_SECONDS", defaults.max_batching_window_seconds, 0, 300
+            ),
+            partial_batch_response=env.flag(
+                "PARTIAL_BATCH_RESPONSE", defaults.partial_batch_response
+            ),
+            max_labels=env.integer("MAX_LABELS", defaults.max_labels, 1, 1000),
+            min_confidence=env.number("MIN_CONFIDENCE", defaults.min_confidence, 0, 100),
+            detect_image_properties=env.flag(
+                "DETECT_IMAGE_PROPERTIES", defaults.detect_image_properties
+            ),
+            detect_text=env.flag("DETECT_TEXT", defaults.detect_text),
+            detect_moderation_labels=env.flag(
+                "DETECT_MODERATION_LABELS", defaults.detect_moderation_labels
+            ),
+            detect_faces=env.flag("DETECT_FACES", defaults.detect_faces),
+            rekognition_concurrency=env.integer(
+                "REKOGNITION_CONCURRENCY", defaults.rekognition_concurrency, 1, 64
+            ),
+            aws_retry_mode=env.choice(
+                "AWS_RETRY_MODE", defaults.aws_retry_mode, ("standard", "adaptive")
+            ),
+            aws_max_attempts=env.integer("AWS_MAX_ATTEMPTS", defaults.aws_max_attempts, 1, 20),
+            search_endpoint=env.text("SEARCH_ENDPOINT"),
+            search_username=env.text("SEARCH_USERNAME"),
+            search_password=env.text("SEARCH_PASSWORD"),
+            search_timeout_seconds=env.number(
+                "SEARCH_TIMEOUT_SECONDS", defaults.search_timeout_seconds, 0.1, 120
+            ),
+            index_alias=env.text("INDEX_ALIAS") or defaults.index_alias,
+            default_min_confidence=env.number(
+                "DEFAULT_MIN_CONFIDENCE", defaults.default_min_confidence, 0, 100
+            ),
+            presign_urls=env.flag("PRESIGN_URLS", defaults.presign_urls),
+            # Short-lived on purpose: a leaked result page stops granting access quickly.
+            presign_expiry_seconds=env.integer(
+                "PRESIGN_EXPIRY_SECONDS", defaults.presign_expiry_seconds, 1, 3600
+            ),
+            api_auth=env.choice("API_AUTH", defaults.api_auth, ("iam", "api_key", "none")),
+            cors_allow_origin=env.text("CORS_ALLOW_ORIGIN"),
+            log_level=env.choice(
+                "LOG_LEVEL", defaults.log_level, ("DEBUG", "INFO", "WARNING", "ERROR")
+            ),
+        )
+
+
+class _Env:
+    """Typed, validated reads of environment variables with named errors."""
+
+    def __init__(self, environ: Mapping[str, str]):
+        self._environ = environ
+
+    def text(self, name: str) -> str | None:
+        value = self._environ.get(name, "").strip()
+        return value or None
+
+    def integer(self, name: str, default: int, low: int, high: int) -> int:
+        raw = self.text(name)
+        if raw is None:
+            return default
+        try:
+            value = int(raw)
+        except ValueError:
+            raise ConfigurationError(f"{name} must be an integer, got {raw!r}") from None
+        return self._in_range(name, value, low, high)
+
+    def number(self, name: str, default: float, low: float, high: float) -> float:
+        raw = self.text(name)
+        if raw is None:
+            return default
+        try:
+            value = float(raw)
+        except ValueError:
+            raise ConfigurationError(f"{name} must be a number, got {raw!r}") from None
+        return self._in_range(name, value, low, high)
+
+    def flag(self, name: str, default: bool) -> bool:
+        raw = self.text(name)
+        if raw is None:
+            return default
+        if raw.lower() in ("1", "true", "yes", "on"):
+            return True
+        if raw.lower() in ("0", "false", "no", "off"):
+            return False
+        raise ConfigurationError(f"{name} must be true or false, got {raw!r}")
+
+    def choice(self, name: str, default: str, allowed: tuple[str, ...]) -> str:
+        raw = self.text(name)
+        if raw is None:
+            return default
+        for option in allowed:
+            if raw.lower() == option.lower():
+                return option
+        raise ConfigurationError(f"{name} must be one of {', '.join(allowed)}, got {raw!r}")
+
+    @staticmethod
+    def _in_range(name, value, low, high):
+        if not low <= value <= high:
+            raise ConfigurationError(f"{name} must be between {low} and {high}, got {value}")
+        return value

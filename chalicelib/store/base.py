@@ -1,0 +1,91 @@
+"""The store interface that the handler and the API use, whatever holds the documents.
+
+Two implementations exist because the backends really differ: Elasticsearch/OpenSearch in AWS,
+and an embedded store for laptops. One contract test suite holds both to the same behaviour.
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from chalicelib.documents import supersedes
+from chalicelib.search.query import Filters, LabelCount, SearchPage, SearchQuery
+
+WRITTEN = "written"
+STALE = "stale"
+FAILED = "failed"
+
+
+@dataclass(frozen=True)
+class ImageWrite:
+    """A document (or tombstone) to store under ``image_id`` if it is newer than what is there."""
+
+    image_id: str
+    document: dict[str, Any]
+
+
+@dataclass(frozen=True)
+class WriteResult:
+    status: str  # WRITTEN, STALE (an equal or newer state is already stored) or FAILED
+    reason: str | None = None
+
+
+class StoreUnavailable(Exception):
+    """The store cannot be reached or did not answer in time."""
+
+
+class ImageStore(ABC):
+    @abstractmethod
+    def ensure_ready(self) -> None:
+        """Create the index (or tables) if missing. Idempotent; called before the first write."""
+
+    @abstractmethod
+    def write(self, writes: Sequence[ImageWrite]) -> list[WriteResult]:
+        """Apply each write unless the store already holds a newer state of that image.
+
+        Returns one result per write, in order. Never raises for a single bad item: that item's
+        result is FAILED with the reason, so the caller can retry exactly its message.
+        """
+
+    @abstractmethod
+    def get(self, image_id: str) -> dict[str, Any] | None:
+        """The stored document of a live image; None when unknown or deleted."""
+
+    @abstractmethod
+    def search(self, query: SearchQuery) -> SearchPage:
+        """Live images matching the query, in the query's order, one page at a time.
+
+        Raises StoreUnavailable when the store cannot answer.
+        """
+
+    @abstractmethod
+    def label_counts(self, filters: Filters, prefix: str | None, size: int) -> list[LabelCount]:
+        """The most frequent label and parent names among matching images (count desc, name
+        asc), optionally only names starting with ``prefix`` (case-insensitive)."""
+
+    @abstractmethod
+    def ping(self) -> bool:
+        """True when the store answers."""
+
+
+def newest_per_image(writes: Sequence[ImageWrite]) -> tuple[dict[str, int], dict[int, WriteResult]]:
+    """Resolve several writes for one image inside a batch before touching the store.
+
+    Returns the index of the newest write per image id, and a STALE result for every write that
+    a newer write of the same batch supersedes (for example a create followed by its delete).
+    """
+    newest: dict[str, int] = {}
+    superseded: dict[int, WriteResult] = {}
+    stale = WriteResult(STALE, "superseded by a newer event in the same batch")
+    for position, write in enumerate(writes):
+        previous = newest.get(write.image_id)
+        if previous is None or supersedes(write.document, writes[previous].document):
+            if previous is not None:
+                superseded[previous] = stale
+            newest[write.image_id] = position
+        else:
+            superseded[position] = stale
+    return newest, superseded

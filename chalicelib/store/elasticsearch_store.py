@@ -1,0 +1,196 @@
+"""The image store on Elasticsearch 7.x or OpenSearch (Amazon OpenSearch Service in AWS)."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from contextlib import contextmanager
+from typing import Any
+
+from elasticsearch import Elasticsearch
+from elasticsearch.exceptions import (
+    ConnectionError as ClusterConnectionError,
+)
+from elasticsearch.exceptions import (
+    ElasticsearchException,
+    NotFoundError,
+    RequestError,
+    TransportError,
+)
+
+from chalicelib.documents import supersedes
+from chalicelib.search.query import Filters, LabelCount, SearchHit, SearchPage, SearchQuery
+from chalicelib.store import es_queries, mapping
+from chalicelib.store.base import (
+    FAILED,
+    STALE,
+    WRITTEN,
+    ImageStore,
+    ImageWrite,
+    StoreUnavailable,
+    WriteResult,
+    newest_per_image,
+)
+
+# A concurrent writer (another Lambda instance) can change a document between our read and our
+# conditional write; we then read again and decide again, a bounded number of times.
+CONFLICT_ROUNDS = 4
+VERSION_CONFLICT = 409
+
+
+class ElasticsearchStore(ImageStore):
+    def __init__(self, client: Elasticsearch, alias: str):
+        self._client = client
+        self._alias = alias
+        self._ready = False
+
+    # -- index management -------------------------------------------------------------------
+
+    def ensure_ready(self) -> None:
+        if self._ready:
+            return
+        self._client.indices.put_template(
+            name=self._alias, body=mapping.index_template(self._alias)
+        )
+        if not self._client.indices.exists_alias(name=self._alias):
+            self._create_index_with_alias()
+        self._ready = True
+
+    def _create_index_with_alias(self) -> None:
+        try:
+            self._client.indices.create(
+                index=mapping.versioned_index(self._alias),
+                body={"aliases": {self._alias: {"is_write_index": True}}},
+            )
+        except RequestError as error:
+            # Another instance created it between our check and our create.
+            if error.error != "resource_already_exists_exception":
+                raise
+
+    # -- writes -------------------------------------------------------------------------------
+
+    def write(self, writes: Sequence[ImageWrite]) -> list[WriteResult]:
+        newest, results = newest_per_image(writes)
+        pending = {image_id: writes[position] for image_id, position in newest.items()}
+        outcome: dict[str, WriteResult] = {}
+        try:
+            self.ensure_ready()
+            for _ in range(CONFLICT_ROUNDS):
+                if not pending:
+                    break
+                pending = self._write_round(pending, outcome)
+            for image_id in pending:
+                outcome[image_id] = WriteResult(FAILED, "version conflicts did not settle")
+        except ElasticsearchException as error:
+            failure = WriteResult(FAILED, f"search cluster error: {_describe(error)}")
+            outcome.update((image_id, failure) for image_id in pending if image_id not in outcome)
+        results.update((newest[image_id], result) for image_id, result in outcome.items())
+        return [results[position] for position in range(len(writes))]
+
+    def _write_round(
+        self, pending: dict[str, ImageWrite], outcome: dict[str, WriteResult]
+    ) -> dict[str, ImageWrite]:
+        """Write every pending image that is newer than its stored state; return the conflicts."""
+        stored = self._stored_states(list(pending))
+        actions: list[dict] = []
+        for image_id, write in pending.items():
+            current = stored.get(image_id)
+            if current and not supersedes(write.document, current["_source"]):
+                outcome[image_id] = WriteResult(STALE, "a newer or equal state is already stored")
+                continue
+            actions.append(_conditional_action(self._alias, image_id, current))
+            actions.append(write.document)
+        if not actions:
+            return {}
+        response = self._client.bulk(body=_ndjson(actions))
+        conflicts = {}
+        for item in response["items"]:
+            result = next(iter(item.values()))
+            image_id = result["_id"]
+            if result.get("status") == VERSION_CONFLICT:
+                conflicts[image_id] = pending[image_id]
+            elif "error" in result:
+                outcome[image_id] = WriteResult(FAILED, _describe_item_error(result["error"]))
+            else:
+                outcome[image_id] = WriteResult(WRITTEN)
+        return conflicts
+
+    def _stored_states(self, image_ids: list[str]) -> dict[str, dict]:
+        response = self._client.mget(
+            index=self._alias,
+            body={"ids": image_ids},
+            _source_includes=["sequencer", "event_time"],
+        )
+        return {doc["_id"]: doc for doc in response["docs"] if doc.get("found")}
+
+    # -- reads --------------------------------------------------------------------------------
+
+    def get(self, image_id: str) -> dict[str, Any] | None:
+        try:
+            with _unavailable_as_store_error():
+                document = self._client.get(index=self._alias, id=image_id)["_source"]
+        except NotFoundError:
+            return None
+        return None if document.get("deleted") else document
+
+    def search(self, query: SearchQuery) -> SearchPage:
+        with _unavailable_as_store_error():
+            response = self._client.search(index=self._alias, body=es_queries.search_body(query))
+        hits = response["hits"]["hits"]
+        return SearchPage(
+            total=response["hits"]["total"]["value"],
+            hits=[SearchHit(hit["_source"], tuple(hit["sort"])) for hit in hits[: query.size]],
+            has_more=len(hits) > query.size,
+        )
+
+    def label_counts(self, filters: Filters, prefix: str | None, size: int) -> list[LabelCount]:
+        with _unavailable_as_store_error():
+            response = self._client.search(
+                index=self._alias, body=es_queries.label_counts_body(filters, prefix, size)
+            )
+        return [
+            LabelCount(bucket["key"], bucket["doc_count"])
+            for bucket in response["aggregations"]["labels"]["buckets"]
+        ]
+
+    def ping(self) -> bool:
+        return self._client.ping()
+
+
+@contextmanager
+def _unavailable_as_store_error():
+    """Connection failures, timeouts and 5xx answers mean the cluster is unavailable."""
+    try:
+        yield
+    except ClusterConnectionError as error:  # includes ConnectionTimeout
+        raise StoreUnavailable(_describe(error)) from error
+    except TransportError as error:
+        if isinstance(error.status_code, int) and error.status_code >= 500:
+            raise StoreUnavailable(_describe(error)) from error
+        raise
+
+
+def _conditional_action(alias: str, image_id: str, current: dict | None) -> dict:
+    """Create if absent, else replace only the exact version we compared against."""
+    if current is None:
+        return {"create": {"_index": alias, "_id": image_id}}
+    return {
+        "index": {
+            "_index": alias,
+            "_id": image_id,
+            "if_seq_no": current["_seq_no"],
+            "if_primary_term": current["_primary_term"],
+        }
+    }
+
+
+def _ndjson(lines: list[dict]) -> str:
+    return "".join(json.dumps(line, ensure_ascii=False) + "\n" for line in lines)
+
+
+def _describe_item_error(error: dict) -> str:
+    return f"{error.get('type', 'error')}: {error.get('reason', '')}"[:500]
+
+
+def _describe(error: ElasticsearchException) -> str:
+    return f"{type(error).__name__}: {error}"[:500]

@@ -1,0 +1,34 @@
+"""Every store implementation, loaded with the same fixture collection.
+
+The contract suite runs once per store; a store that is listed here runs every contract test.
+"""
+
+import pytest
+
+from chalicelib.store.elasticsearch_store import ElasticsearchStore
+from tests.contract import fixtures
+
+
+def _elasticsearch(request):
+    client = request.getfixturevalue("search_client")
+    alias = request.getfixturevalue("index_alias")
+    store = ElasticsearchStore(client, alias)
+    return store, lambda: client.indices.refresh(index=alias)
+
+
+STORES = {"elasticsearch": _elasticsearch}
+
+
+@pytest.fixture(params=sorted(STORES))
+def empty_store(request):
+    """(store, refresh): refresh makes writes visible to searches (a no-op where they are)."""
+    return STORES[request.param](request)
+
+
+@pytest.fixture
+def loaded_store(empty_store):
+    store, refresh = empty_store
+    results = store.write(fixtures.all_writes())
+    assert {result.status for result in results} <= {"written", "stale"}
+    refresh()
+    return store, refresh

@@ -1,0 +1,177 @@
+"""The Elasticsearch store against a real OpenSearch node."""
+
+from datetime import UTC, datetime
+
+import pytest
+from elasticsearch import Elasticsearch
+
+from chalicelib import documents
+from chalicelib.events import CREATED, REMOVED, ObjectEvent
+from chalicelib.rekognition import ImageAnalysis
+from chalicelib.store.base import FAILED, STALE, WRITTEN, ImageWrite
+from chalicelib.store.elasticsearch_store import ElasticsearchStore
+from chalicelib.store.mapping import versioned_index
+
+pytestmark = pytest.mark.integration
+
+NOW = datetime(2026, 11, 27, 20, 0, tzinfo=UTC)
+
+
+def label(name, confidence, parents=()):
+    return {
+        "name": name,
+        "confidence": confidence,
+        "parents": list(parents),
+        "aliases": [],
+        "categories": [],
+        "instances": [],
+    }
+
+
+def event(action, key, sequencer, bucket="photos"):
+    return ObjectEvent(
+        action=action,
+        bucket=bucket,
+        key=key,
+        event_name="ObjectCreated:Put" if action == CREATED else "ObjectRemoved:Delete",
+        event_time="2026-11-27T20:00:00.000000Z",
+        region="us-east-1",
+        size=100 if action == CREATED else None,
+        etag="etag" if action == CREATED else None,
+        version_id=None,
+        sequencer=sequencer,
+    )
+
+
+def created(key, sequencer, *labels):
+    labels = labels or (label("Dog", 90.0, ["Animal"]),)
+    analysis = ImageAnalysis(labels=list(labels), label_model_version="3.0")
+    doc = documents.image_document(event(CREATED, key, sequencer), analysis, "us-east-1", NOW)
+    return ImageWrite(doc["image_id"], doc)
+
+
+def removed(key, sequencer):
+    doc = documents.tombstone(event(REMOVED, key, sequencer), NOW)
+    return ImageWrite(doc["image_id"], doc)
+
+
+@pytest.fixture
+def store(search_client, index_alias):
+    return ElasticsearchStore(search_client, index_alias)
+
+
+def stored(search_client, alias):
+    search_client.indices.refresh(index=alias)
+    hits = search_client.search(index=alias, body={"size": 100})["hits"]["hits"]
+    return {hit["_source"]["key"]: hit["_source"] for hit in hits}
+
+
+def statuses(results):
+    return [result.status for result in results]
+
+
+def test_ensure_ready_creates_template_versioned_index_and_write_alias(search_client, store):
+    store.ensure_ready()
+    ElasticsearchStore(search_client, store._alias).ensure_ready()  # a second instance: no-op
+
+    alias = store._alias
+    aliases = search_client.indices.get_alias(name=alias)
+    assert aliases == {versioned_index(alias): {"aliases": {alias: {"is_write_index": True}}}}
+    mapping = search_client.indices.get_mapping(index=alias)[versioned_index(alias)]["mappings"]
+    assert mapping["properties"]["labels"]["type"] == "nested"
+    assert mapping["properties"]["label_names"]["normalizer"] == "label_normalizer"
+    assert mapping["properties"]["event_time"]["type"] == "date"
+    assert search_client.indices.exists_template(name=alias)
+
+
+def test_written_documents_are_case_and_accent_insensitive(search_client, store):
+    assert statuses(store.write([created("cafe.jpg", "01", label("Café", 99.0))])) == [WRITTEN]
+    search_client.indices.refresh(index=store._alias)
+    for term in ("cafe", "CAFÉ", "café"):
+        found = search_client.search(
+            index=store._alias, body={"query": {"term": {"label_names": term}}}
+        )
+        assert found["hits"]["total"]["value"] == 1, term
+    source = stored(search_client, store._alias)["cafe.jpg"]
+    assert source["label_names"] == ["Café"]  # the original casing is kept for display
+
+
+def test_redelivered_event_creates_no_duplicate(search_client, store):
+    write = created("dog.jpg", "0A")
+    assert statuses(store.write([write])) == [WRITTEN]
+    assert statuses(store.write([write])) == [STALE]
+    assert list(stored(search_client, store._alias)) == ["dog.jpg"]
+    assert store.get(write.image_id)["key"] == "dog.jpg"
+
+
+def test_late_create_never_resurrects_a_deleted_image(search_client, store):
+    image_id = created("cat.jpg", "10").image_id
+    # The delete (sequencer 20) is processed before the create that preceded it (10).
+    assert statuses(store.write([removed("cat.jpg", "20")])) == [WRITTEN]
+    assert statuses(store.write([created("cat.jpg", "10")])) == [STALE]
+    assert store.get(image_id) is None
+    assert stored(search_client, store._alias)["cat.jpg"]["deleted"] is True
+    # A later upload of the same key brings it back.
+    assert statuses(store.write([created("cat.jpg", "30")])) == [WRITTEN]
+    assert store.get(image_id)["sequencer"] == "30"
+
+
+def test_late_create_never_overwrites_a_newer_create(store):
+    first, second = created("a.jpg", "01", label("Old", 90.0)), created("a.jpg", "02")
+    assert statuses(store.write([second])) == [WRITTEN]
+    assert statuses(store.write([first])) == [STALE]
+    assert [item["name"] for item in store.get(first.image_id)["labels"]] == ["Dog"]
+
+
+def test_create_and_delete_in_one_batch_end_deleted_in_any_order(store):
+    results = store.write([removed("b.jpg", "05"), created("b.jpg", "04"), created("c.jpg", "01")])
+    assert statuses(results) == [WRITTEN, STALE, WRITTEN]
+    assert store.get(created("b.jpg", "04").image_id) is None
+    assert store.get(created("c.jpg", "01").image_id) is not None
+
+
+def test_nested_confidence_is_evaluated_per_label(search_client, store):
+    store.write(
+        [
+            created("mixed.jpg", "01", label("Dog", 60.0), label("Cat", 95.0)),
+            created("sure-dog.jpg", "01", label("Dog", 85.0)),
+        ]
+    )
+    search_client.indices.refresh(index=store._alias)
+    dog_at_least_80 = {
+        "nested": {
+            "path": "labels",
+            "query": {
+                "bool": {
+                    "filter": [
+                        {"term": {"labels.name": "dog"}},
+                        {"range": {"labels.confidence": {"gte": 80}}},
+                    ]
+                }
+            },
+        }
+    }
+    hits = search_client.search(index=store._alias, body={"query": dog_at_least_80})
+    assert [hit["_source"]["key"] for hit in hits["hits"]["hits"]] == ["sure-dog.jpg"]
+
+
+def test_a_rejected_item_fails_alone(search_client, store):
+    store.ensure_ready()
+    # A real per-document rejection: more nested labels than the index allows.
+    search_client.indices.put_settings(
+        index=store._alias, body={"index.mapping.nested_objects.limit": 3}
+    )
+    many = [label(f"Thing {n}", 90.0) for n in range(5)]
+    results = store.write([created("small.jpg", "01"), created("big.jpg", "01", *many)])
+    assert statuses(results) == [WRITTEN, FAILED]
+    assert "nested" in results[1].reason
+    assert list(stored(search_client, store._alias)) == ["small.jpg"]
+
+
+def test_an_unreachable_cluster_fails_every_write_with_a_reason(index_alias):
+    unreachable = Elasticsearch(["http://127.0.0.1:9"], timeout=1, max_retries=0)
+    results = ElasticsearchStore(unreachable, index_alias).write(
+        [created("x.jpg", "01"), removed("y.jpg", "01")]
+    )
+    assert statuses(results) == [FAILED, FAILED]
+    assert all(result.reason.startswith("search cluster error") for result in results)

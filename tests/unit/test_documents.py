@@ -1,0 +1,133 @@
+from datetime import UTC, datetime
+
+import pytest
+
+from chalicelib import documents, timestamps
+from chalicelib.events import CREATED, REMOVED, ObjectEvent
+from chalicelib.rekognition import ImageAnalysis
+
+NOW = datetime(2026, 11, 27, 20, 0, 0, tzinfo=UTC)
+
+
+def event(action=CREATED, key="pets/rex the dog.jpg", **fields):
+    values = {
+        "action": action,
+        "bucket": "photos",
+        "key": key,
+        "event_name": "ObjectCreated:Put" if action == CREATED else "ObjectRemoved:Delete",
+        "event_time": "2026-11-27T19:59:58.123000Z",
+        "region": "eu-west-1",
+        "size": 2048 if action == CREATED else None,
+        "etag": "abc123" if action == CREATED else None,
+        "version_id": None,
+        "sequencer": "0055AED6DCD90281E5",
+    }
+    values.update(fields)
+    return ObjectEvent(**values)
+
+
+def label(name, confidence, parents=(), aliases=()):
+    return {
+        "name": name,
+        "confidence": confidence,
+        "parents": list(parents),
+        "aliases": list(aliases),
+        "categories": [],
+        "instances": [],
+    }
+
+
+def test_image_id_is_deterministic_and_distinguishes_bucket_and_key():
+    assert documents.image_id("photos", "a.jpg") == documents.image_id("photos", "a.jpg")
+    assert documents.image_id("photos", "a.jpg") != documents.image_id("photos2", "a.jpg")
+    assert len(documents.image_id("photos", "a.jpg")) == 64
+
+
+@pytest.mark.parametrize(
+    ("raw", "canonical"),
+    [
+        ("2026-11-27T20:36:26.123Z", "2026-11-27T20:36:26.123000Z"),
+        ("2026-11-27T20:36:26Z", "2026-11-27T20:36:26.000000Z"),
+        ("2026-11-27T21:36:26+01:00", "2026-11-27T20:36:26.000000Z"),
+    ],
+)
+def test_canonical_time(raw, canonical):
+    assert timestamps.canonical_time(raw) == canonical
+
+
+@pytest.mark.parametrize(
+    ("incoming", "current", "newer"),
+    [
+        ("0055AED6DCD90281E6", "0055AED6DCD90281E5", True),
+        ("0055AED6DCD90281E5", "0055AED6DCD90281E6", False),
+        ("0055AED6DCD90281E5", "0055AED6DCD90281E5", False),  # redelivery changes nothing
+        # Different lengths: right-padded with zeros before comparing, as AWS documents.
+        ("0055AED6DCD90281E5", "0055AED6DCD90281", True),
+        ("0055AED6DCD9028", "0055AED6DCD90281", False),
+        ("0055aed6dcd90281e6", "0055AED6DCD90281E5", True),
+    ],
+)
+def test_sequencers_order_events_of_one_key(incoming, current, newer):
+    assert (
+        documents.supersedes(
+            {"sequencer": incoming, "event_time": "2026-01-01T00:00:00.000000Z"},
+            {"sequencer": current, "event_time": "2026-01-01T00:00:00.000000Z"},
+        )
+        is newer
+    )
+
+
+def test_without_sequencers_event_time_decides():
+    older = {"sequencer": None, "event_time": "2026-11-27T20:00:00.000000Z"}
+    newer = {"sequencer": "00AA", "event_time": "2026-11-27T20:00:01.000000Z"}
+    assert documents.supersedes(newer, older)
+    assert not documents.supersedes(older, newer)
+    assert documents.supersedes(older, None)
+
+
+def test_image_document_fields():
+    analysis = ImageAnalysis(
+        labels=[
+            label("Dog", 98.0, parents=["Animal", "Pet"], aliases=["Canine"]),
+            label("Pet", 90.0, parents=["Animal"]),
+        ],
+        label_model_version="3.0",
+        text=[{"text": "GOOD BOY", "confidence": 99.0}],
+        faces=[],
+    )
+    document = documents.image_document(
+        event(version_id="v1"), analysis, region="us-east-1", indexed_at=NOW
+    )
+    assert document == {
+        "image_id": documents.image_id("photos", "pets/rex the dog.jpg"),
+        "bucket": "photos",
+        "key": "pets/rex the dog.jpg",
+        "s3_uri": "s3://photos/pets/rex the dog.jpg",
+        "version_id": "v1",
+        "event_name": "ObjectCreated:Put",
+        "event_time": "2026-11-27T19:59:58.123000Z",
+        "sequencer": "0055AED6DCD90281E5",
+        "deleted": False,
+        # The event's own region wins over the function's.
+        "url": "https://s3.eu-west-1.amazonaws.com/photos/pets/rex%20the%20dog.jpg",
+        "size": 2048,
+        "etag": "abc123",
+        "indexed_at": "2026-11-27T20:00:00.000000Z",
+        "label_model_version": "3.0",
+        "labels": analysis.labels,
+        "label_names": ["Dog", "Animal", "Pet"],
+        "search_text": ["Dog", "Canine", "Pet", "GOOD BOY"],
+        "image_properties": None,
+        "text": [{"text": "GOOD BOY", "confidence": 99.0}],
+        "moderation_labels": None,
+        "faces": [],
+        "face_count": 0,
+    }
+
+
+def test_tombstone_keeps_the_position_of_the_delete():
+    stone = documents.tombstone(event(REMOVED, sequencer="0055AED6DCD90281F0"), NOW)
+    assert stone["deleted"] is True
+    assert stone["sequencer"] == "0055AED6DCD90281F0"
+    assert stone["image_id"] == documents.image_id("photos", "pets/rex the dog.jpg")
+    assert "labels" not in stone

@@ -1,0 +1,196 @@
+"""The batch contract: exactly the messages that must be retried are reported, nothing else."""
+
+import json
+import logging
+from concurrent.futures import ThreadPoolExecutor
+from datetime import UTC, datetime
+
+import pytest
+
+from chalicelib.documents import image_id
+from chalicelib.ingest import BatchIngestor
+from chalicelib.rekognition import ImageAnalysis, UnprocessableImage
+from chalicelib.store.base import FAILED, STALE, WRITTEN, WriteResult
+from tests.samples import s3_event_body, sqs_record
+
+
+class FakeLabeler:
+    """Labels every image 'Thing' unless told to fail for a key."""
+
+    def __init__(self, errors=None):
+        self.errors = errors or {}
+        self.calls = []
+
+    def analyze(self, bucket, key, version_id=None):
+        self.calls.append((bucket, key, version_id))
+        if key in self.errors:
+            raise self.errors[key]
+        return ImageAnalysis(
+            labels=[
+                {
+                    "name": "Thing",
+                    "confidence": 90.0,
+                    "parents": [],
+                    "aliases": [],
+                    "categories": [],
+                    "instances": [],
+                }
+            ],
+            label_model_version="3.0",
+        )
+
+
+class FakeStore:
+    """Records writes; answers WRITTEN unless a result is configured for a key."""
+
+    def __init__(self, results_by_key=None):
+        self.results_by_key = results_by_key or {}
+        self.writes = []
+
+    def write(self, writes):
+        self.writes.extend(writes)
+        return [
+            self.results_by_key.get(write.document["key"], WriteResult(WRITTEN)) for write in writes
+        ]
+
+
+@pytest.fixture
+def logger():
+    return logging.getLogger("test-ingest")
+
+
+def ingestor(labeler, store, logger):
+    return BatchIngestor(
+        labeler=labeler,
+        store=store,
+        executor=ThreadPoolExecutor(4),
+        region="us-east-1",
+        logger=logger,
+        clock=lambda: datetime(2026, 11, 27, tzinfo=UTC),
+    )
+
+
+def outcomes(caplog):
+    return [(r.outcome, getattr(r, "key", None), r.message_id) for r in caplog.records]
+
+
+def test_mixed_batch_reports_only_the_malformed_message(logger, caplog):
+    labeler, store = FakeLabeler(), FakeStore()
+    records = [
+        sqs_record("m-create", s3_event_body("ObjectCreated:Put", "dog.jpg")),
+        sqs_record("m-delete", s3_event_body("ObjectRemoved:Delete", "old.jpg")),
+        sqs_record("m-test", json.dumps({"Service": "Amazon S3", "Event": "s3:TestEvent"})),
+        sqs_record("m-garbage", "this is not json"),
+    ]
+    with caplog.at_level(logging.INFO, logger="test-ingest"):
+        failed = ingestor(labeler, store, logger).process(records)
+
+    assert failed == ["m-garbage"]
+    assert labeler.calls == [("photos", "dog.jpg", None)]
+    assert [(w.document["key"], w.document["deleted"]) for w in store.writes] == [
+        ("dog.jpg", False),
+        ("old.jpg", True),
+    ]
+    assert store.writes[0].image_id == image_id("photos", "dog.jpg")
+    assert sorted(outcomes(caplog)) == sorted(
+        [
+            ("indexed", "dog.jpg", "m-create"),
+            ("deleted", "old.jpg", "m-delete"),
+            ("skipped", None, "m-test"),
+            ("failed", None, "m-garbage"),
+        ]
+    )
+    garbage = next(r for r in caplog.records if r.message_id == "m-garbage")
+    assert garbage.reason.startswith("malformed message")
+
+
+@pytest.mark.parametrize(
+    ("key", "size", "reason"),
+    [
+        ("notes.txt", 10, "not a JPEG or PNG"),
+        ("clip.MP4", 10, "not a JPEG or PNG"),
+        ("empty.jpg", 0, "empty object"),
+        ("huge.png", 15 * 1024 * 1024 + 1, "larger than Rekognition"),
+    ],
+)
+def test_objects_rekognition_cannot_take_are_skipped_without_a_call(
+    logger, caplog, key, size, reason
+):
+    labeler, store = FakeLabeler(), FakeStore()
+    with caplog.at_level(logging.INFO, logger="test-ingest"):
+        failed = ingestor(labeler, store, logger).process(
+            [sqs_record("m1", s3_event_body("ObjectCreated:Put", key, size=size))]
+        )
+    assert failed == []
+    assert labeler.calls == []
+    assert store.writes == []
+    [line] = caplog.records
+    assert (line.outcome, line.key) == ("skipped", key)
+    assert reason in line.reason
+
+
+def test_uppercase_extensions_are_images(logger):
+    labeler = FakeLabeler()
+    ingestor(labeler, FakeStore(), logger).process(
+        [sqs_record("m1", s3_event_body("ObjectCreated:Put", "HOLIDAY.JPEG"))]
+    )
+    assert labeler.calls == [("photos", "HOLIDAY.JPEG", None)]
+
+
+def test_unprocessable_image_is_a_skip_and_other_errors_are_failures(logger, caplog):
+    labeler = FakeLabeler(
+        errors={
+            "fake.jpg": UnprocessableImage("not an image format Rekognition accepts"),
+            "throttled.jpg": RuntimeError("ThrottlingException after 6 attempts"),
+        }
+    )
+    store = FakeStore()
+    records = [
+        sqs_record("m-fake", s3_event_body("ObjectCreated:Put", "fake.jpg")),
+        sqs_record("m-throttled", s3_event_body("ObjectCreated:Put", "throttled.jpg")),
+        sqs_record("m-ok", s3_event_body("ObjectCreated:Put", "ok.jpg")),
+    ]
+    with caplog.at_level(logging.INFO, logger="test-ingest"):
+        failed = ingestor(labeler, store, logger).process(records)
+    assert failed == ["m-throttled"]
+    assert [w.document["key"] for w in store.writes] == ["ok.jpg"]
+    throttled = next(r for r in caplog.records if r.message_id == "m-throttled")
+    assert "ThrottlingException" in throttled.reason
+
+
+def test_store_results_map_back_to_their_messages(logger, caplog):
+    store = FakeStore(
+        {
+            "rejected.jpg": WriteResult(FAILED, "mapper_parsing_exception: bad"),
+            "late.jpg": WriteResult(STALE, "a newer or equal state is already stored"),
+        }
+    )
+    records = [
+        sqs_record("m-ok", s3_event_body("ObjectCreated:Put", "ok.jpg")),
+        sqs_record("m-rejected", s3_event_body("ObjectCreated:Put", "rejected.jpg")),
+        sqs_record("m-late", s3_event_body("ObjectCreated:Put", "late.jpg")),
+    ]
+    with caplog.at_level(logging.INFO, logger="test-ingest"):
+        failed = ingestor(FakeLabeler(), store, logger).process(records)
+    assert failed == ["m-rejected"]
+    late = next(r for r in caplog.records if r.message_id == "m-late")
+    assert (late.outcome, late.reason.startswith("stale event")) == ("skipped", True)
+
+
+def test_a_message_fails_when_any_of_its_records_fails(logger):
+    body = json.dumps(
+        {
+            "Records": [
+                *json.loads(s3_event_body("ObjectCreated:Put", "good.jpg"))["Records"],
+                *json.loads(s3_event_body("ObjectCreated:Put", "bad.jpg"))["Records"],
+            ]
+        }
+    )
+    store = FakeStore({"bad.jpg": WriteResult(FAILED, "es_rejected_execution_exception")})
+    failed = ingestor(FakeLabeler(), store, logger).process(
+        [
+            sqs_record("m-multi", body),
+            sqs_record("m-other", s3_event_body("ObjectCreated:Put", "x.png")),
+        ]
+    )
+    assert failed == ["m-multi"]
