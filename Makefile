@@ -5,32 +5,73 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 INSTALLED := $(VENV)/.installed
+BROWSER := tests/browser/node_modules/.installed
 PYTEST_ARGS ?=
+STAGE ?= dev
+DEPLOY_ARGS ?=
 
-.PHONY: test lint format opensearch clean
+.PHONY: run run-once test lint format openapi opensearch deploy status teardown dashboards clean
 
-$(INSTALLED): requirements.txt requirements-dev.txt
+$(INSTALLED): requirements.txt requirements-local.txt requirements-dev.txt
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
 	$(BIN)/python -m pip install --quiet -r requirements-dev.txt
 	touch $@
 
-## test: lint, then the whole suite (unit + integration on a real OpenSearch node it starts).
-test: $(INSTALLED) lint
+# Debian's Chromium and playwright-core for the gallery's browser test (not needed by make run).
+$(BROWSER): tests/browser/package.json tests/browser/package-lock.json
+	command -v chromium >/dev/null || (apt-get update -q && \
+		DEBIAN_FRONTEND=noninteractive apt-get install -y -q chromium)
+	cd tests/browser && npm ci --no-audit --no-fund --loglevel=error
+	touch $@
+
+## run: the whole pipeline locally (no AWS account): uploads the samples, serves until Ctrl-C.
+run: $(INSTALLED)
+	$(BIN)/python -m localdev.run
+
+## run-once: the same flow, prints a summary and exits (used by tests and CI).
+run-once: $(INSTALLED)
+	$(BIN)/python -m localdev.run --once --port 0
+
+## test: lint, then the whole suite (unit, integration on a real OpenSearch node it starts,
+## the local pipeline, the browser test).
+test: $(INSTALLED) $(BROWSER) lint
 	$(BIN)/python -m localdev.opensearch_node fetch
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
 
 lint: $(INSTALLED)
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
+	$(BIN)/cfn-lint infra/template.yaml
 
 format: $(INSTALLED)
 	$(BIN)/ruff check --fix .
 	$(BIN)/ruff format .
 
-## opensearch: a local OpenSearch node on 127.0.0.1 until Ctrl-C (prints its URL).
+## openapi: regenerate openapi.json from the routes (a test fails when it is stale).
+openapi: $(INSTALLED)
+	$(BIN)/python -m localdev.openapi
+
+## opensearch: a local OpenSearch node on 127.0.0.1 until Ctrl-C (prints its URL);
+## `SEARCH_ENDPOINT=<url> make run` indexes into it.
 opensearch: $(INSTALLED)
 	$(BIN)/python -m localdev.opensearch_node serve
 
+## deploy: create or update everything for STAGE (default dev) in your AWS account; safe to re-run.
+deploy: $(INSTALLED)
+	$(BIN)/python -m localdev.aws deploy --stage $(STAGE) $(DEPLOY_ARGS)
+
+## status: stack, functions, partial-batch flag, queue and dead-letter depths of STAGE.
+status: $(INSTALLED)
+	$(BIN)/python -m localdev.aws status --stage $(STAGE)
+
+## teardown: delete everything of STAGE (asks first; YES=1 skips the question).
+teardown: $(INSTALLED)
+	$(BIN)/python -m localdev.aws teardown --stage $(STAGE) $(if $(YES),--yes)
+
+## dashboards: import the saved objects into STAGE's domain, or into URL=http://localhost:5601.
+dashboards: $(INSTALLED)
+	$(BIN)/python -m localdev.aws dashboards $(if $(URL),--url $(URL),--stage $(STAGE))
+
 clean:
-	rm -rf $(VENV) .pytest_cache .ruff_cache
+	rm -rf $(VENV) .pytest_cache .ruff_cache tests/browser/node_modules

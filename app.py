@@ -1,6 +1,8 @@
 """Image Label Search: routes and event handlers only; the work lives in chalicelib/."""
 
-from chalice import Chalice
+from pathlib import Path
+
+from chalice import Chalice, Response
 
 from chalicelib.api.http import error_response, json_api, route_options
 from chalicelib.api.params import LABELS_PARAMS, SEARCH_PARAMS
@@ -14,6 +16,7 @@ components = Components()
 # time (chalice sets the stage's environment variables before importing this module).
 deployment = Settings.from_environ()
 ROUTE = route_options(deployment)
+GALLERY_PAGE = (Path(__file__).parent / "chalicelib" / "gallery" / "index.html").read_text()
 
 
 class BatchNotFullyProcessed(Exception):
@@ -58,3 +61,17 @@ def health(params):
     if components.store.ping():
         return {"status": "ok"}
     return error_response(503, "the search cluster is unavailable")
+
+
+@app.route("/uploads", methods=["POST"], **ROUTE)
+@json_api(app)
+def create_upload(params):
+    forms = components.upload_forms
+    if forms is None:
+        return error_response(404, "uploads are not enabled on this stage (UPLOAD_BUCKET)")
+    return forms.form_for(app.current_request.raw_body)
+
+
+@app.route("/gallery", methods=["GET"], **ROUTE)
+def gallery():
+    return Response(body=GALLERY_PAGE, headers={"Content-Type": "text/html; charset=utf-8"})

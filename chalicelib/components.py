@@ -14,13 +14,15 @@ import boto3
 from botocore.config import Config
 
 from chalicelib.api.search_service import ImageLinks, SearchService
+from chalicelib.api.uploads import UploadForms
 from chalicelib.ingest import BatchIngestor
 from chalicelib.logs import get_logger
 from chalicelib.rekognition import LabelOptions, RekognitionLabeler
 from chalicelib.search_client import create_search_client
-from chalicelib.settings import ConfigurationError, Settings
+from chalicelib.settings import Settings
 from chalicelib.store.base import ImageStore
 from chalicelib.store.elasticsearch_store import ElasticsearchStore
+from chalicelib.store.sqlite_store import SqliteStore
 
 
 class Components:
@@ -50,20 +52,32 @@ class Components:
         )
 
     @cached_property
+    def session(self) -> boto3.session.Session:
+        # Our own session, not boto3's module-level default: it reads the environment when this
+        # object is built, so a process that starts several stacks (tests) gets the right one.
+        return boto3.session.Session()
+
+    @cached_property
     def rekognition(self):
-        return boto3.client("rekognition", region_name=self.settings.region, config=self.aws_config)
+        return self.session.client(
+            "rekognition", region_name=self.settings.region, config=self.aws_config
+        )
 
     @cached_property
     def s3(self):
         # SigV4 presigned URLs work in every region (SigV2 ones do not).
         config = self.aws_config.merge(Config(signature_version="s3v4"))
-        return boto3.client("s3", region_name=self.settings.region, config=config)
+        return self.session.client("s3", region_name=self.settings.region, config=config)
 
     @cached_property
     def store(self) -> ImageStore:
         if not self.settings.search_endpoint:
-            raise ConfigurationError("SEARCH_ENDPOINT is not set")
-        return ElasticsearchStore(create_search_client(self.settings), self.settings.index_alias)
+            return SqliteStore(self.settings.sqlite_path)
+        return ElasticsearchStore(
+            create_search_client(self.settings),
+            self.settings.index_alias,
+            self.settings.index_replicas,
+        )
 
     @cached_property
     def labeler(self) -> RekognitionLabeler:
@@ -83,6 +97,15 @@ class Components:
         settings = self.settings
         links = ImageLinks(self.s3, settings.presign_expiry_seconds, settings.presign_urls)
         return SearchService(self.store, links, settings.default_min_confidence)
+
+    @cached_property
+    def upload_forms(self) -> UploadForms | None:
+        settings = self.settings
+        if not settings.upload_bucket:
+            return None
+        return UploadForms(
+            self.s3, settings.upload_bucket, settings.upload_prefix, settings.presign_expiry_seconds
+        )
 
     @cached_property
     def ingestor(self) -> BatchIngestor:

@@ -52,6 +52,9 @@ class Settings:
     search_password: str | None = None
     search_timeout_seconds: float = 10.0
     index_alias: str = "imagerepository"
+    index_replicas: int = 1
+    # The embedded store's database file (relative to the working directory) when unset.
+    sqlite_path: str = "data/images.sqlite3"
 
     # Search API.
     default_min_confidence: float = 0.0
@@ -59,6 +62,10 @@ class Settings:
     presign_expiry_seconds: int = 900
     api_auth: str = "none"  # "iam", "api_key" or "none" (local use only)
     cors_allow_origin: str | None = None
+    # Browser uploads through presigned POST forms (the gallery's upload button). Off unless
+    # the stage names the bucket; the function's role then also needs s3:PutObject on it.
+    upload_bucket: str | None = None
+    upload_prefix: str = "uploads/"
 
     log_level: str = "INFO"
 
@@ -101,6 +108,8 @@ class Settings:
                 "SEARCH_TIMEOUT_SECONDS", defaults.search_timeout_seconds, 0.1, 120
             ),
             index_alias=env.text("INDEX_ALIAS") or defaults.index_alias,
+            index_replicas=env.integer("INDEX_REPLICAS", defaults.index_replicas, 0, 5),
+            sqlite_path=env.text("SQLITE_PATH") or defaults.sqlite_path,
             default_min_confidence=env.number(
                 "DEFAULT_MIN_CONFIDENCE", defaults.default_min_confidence, 0, 100
             ),
@@ -111,6 +120,8 @@ class Settings:
             ),
             api_auth=env.choice("API_AUTH", defaults.api_auth, ("iam", "api_key", "none")),
             cors_allow_origin=env.text("CORS_ALLOW_ORIGIN"),
+            upload_bucket=env.text("UPLOAD_BUCKET"),
+            upload_prefix=env.text("UPLOAD_PREFIX") or defaults.upload_prefix,
             log_level=env.choice(
                 "LOG_LEVEL", defaults.log_level, ("DEBUG", "INFO", "WARNING", "ERROR")
             ),

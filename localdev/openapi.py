@@ -73,12 +73,35 @@ IMAGE = {
     },
 }
 HEALTH = {"type": "object", "properties": {"status": {"type": "string"}}}
+UPLOAD_FORM = {
+    "type": "object",
+    "properties": {
+        "url": {"type": "string", "description": "POST the form here (multipart/form-data)."},
+        "fields": {"type": "object", "description": "Form fields to send before the file."},
+        "bucket": {"type": "string"},
+        "key": {"type": "string"},
+    },
+}
+UPLOAD_REQUEST = {
+    "type": "object",
+    "required": ["filename", "content_type"],
+    "properties": {
+        "filename": {"type": "string", "minLength": 1, "maxLength": 200},
+        "content_type": {"type": "string", "enum": ["image/jpeg", "image/png"]},
+    },
+}
+HTML = {"description": "The web gallery", "content": {"text/html": {"schema": {"type": "string"}}}}
 
 RESULTS = {
     "/search": ("Search images by label, text and filters", SEARCH_RESULT),
     "/labels": ("Label names with image counts (autocomplete, facets)", LABEL_COUNTS),
     "/images/{image_id}": ("One image's stored document and a presigned URL", IMAGE),
     "/health": ("Whether the search cluster answers", HEALTH),
+    "/uploads": (
+        "A presigned POST form for one image upload (when UPLOAD_BUCKET is set)",
+        UPLOAD_FORM,
+    ),
+    "/gallery": ("The web gallery (a static page)", None),
 }
 
 
@@ -97,7 +120,7 @@ def _operation(path: str, entry) -> dict:
         }
         for name in entry.view_args
     ]
-    for param in entry.view_function.query_parameters:
+    for param in getattr(entry.view_function, "query_parameters", ()):
         schema = param.schema
         if param.repeatable:
             schema = {"type": "array", "items": schema}
@@ -111,19 +134,29 @@ def _operation(path: str, entry) -> dict:
                 **({"style": "form", "explode": True} if param.repeatable else {}),
             }
         )
-    responses = {
-        "200": _json(result, "Success"),
-        "400": _json(ERROR, "An invalid or unknown parameter"),
-        "503": _json(ERROR, "The search cluster is unavailable"),
-    }
+    if result is None:
+        responses = {"200": HTML}
+    else:
+        responses = {
+            "200": _json(result, "Success"),
+            "400": _json(ERROR, "An invalid or unknown parameter"),
+            "503": _json(ERROR, "The search cluster is unavailable"),
+        }
     if entry.view_args:
         responses["404"] = _json(ERROR, "No such image")
+    if path == "/uploads":
+        responses["404"] = _json(ERROR, "Uploads are not enabled on this stage")
     operation = {
         "operationId": entry.view_name,
         "summary": summary,
         "parameters": parameters,
         "responses": responses,
     }
+    if entry.method == "POST":
+        operation["requestBody"] = {
+            "required": True,
+            "content": {"application/json": {"schema": UPLOAD_REQUEST}},
+        }
     if entry.authorizer is not None:
         operation["security"] = [{"sigv4": []}]
     elif entry.api_key_required:

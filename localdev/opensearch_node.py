@@ -41,7 +41,6 @@ import subprocess
 import sys
 import tempfile
 import time
-import urllib.error
 import urllib.request
 import uuid
 import zipfile
@@ -223,9 +222,9 @@ def ensure_node_user() -> str | None:
         pwd.getpwnam(NODE_USER)
     except KeyError:
         subprocess.run(
-            ["useradd", "--system", "--no-create-home", "--shell", "/usr/sbin/nologin", NODE_USER],
-            check=True,
+            ["useradd", "--system", "--no-create-home", "--shell", "/usr/sbin/nologin", NODE_USER]
         )
+        pwd.getpwnam(NODE_USER)  # raises if useradd failed (a concurrent useradd is fine)
     return NODE_USER
 
 
@@ -309,14 +308,24 @@ class Node:
 def sweep_stale_runs() -> None:
     """Remove run folders left behind by runs that were killed hard (SIGKILL, power loss)."""
     for run_dir in (NODE_ROOT / "runs").glob("run-*"):
-        try:
-            owner = int((run_dir / "owner.pid").read_text())
-            os.kill(owner, 0)
-            continue  # its owner is alive: in use
-        except (OSError, ValueError):
-            pass
-        kill_processes_using(run_dir)
-        shutil.rmtree(run_dir, ignore_errors=True)
+        if not owner_alive(run_dir):
+            kill_processes_using(run_dir)
+            shutil.rmtree(run_dir, ignore_errors=True)
+
+
+def owner_alive(run_dir: Path) -> bool:
+    """Whether the Python process that started the node in run_dir still runs."""
+    try:
+        pid = int((run_dir / "owner.pid").read_text())
+    except (OSError, ValueError):  # not written yet by a run starting right now, or garbage
+        with contextlib.suppress(OSError):
+            return time.time() - run_dir.stat().st_mtime < 60
+        return False
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except (OSError, IndexError):
+        return False
+    return state != "Z"  # a killed owner may linger as a zombie for a while
 
 
 def kill_processes_using(run_dir: Path) -> None:
@@ -372,8 +381,9 @@ def start_node(
         OPENSEARCH_TMPDIR=str(run_dir / "tmp"),
         HOME=str(run_dir),
     )
-    if java_home():
-        env["JAVA_HOME"] = env["OPENSEARCH_JAVA_HOME"] = java_home()
+    jdk = java_home()
+    if jdk:
+        env["JAVA_HOME"] = env["OPENSEARCH_JAVA_HOME"] = jdk
 
     log_path = run_dir / "node.log"  # console output; jvm.options writes gc.log to cwd/logs
     with log_path.open("wb") as log:
@@ -484,7 +494,11 @@ def exit_on_signal(signum: int, _frame: object) -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m localdev.opensearch_node", description=__doc__)
+    parser = argparse.ArgumentParser(
+        prog="python -m localdev.opensearch_node",
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     parser.add_argument(
         "--heap", help=f"JVM heap, e.g. 1g (default $OPENSEARCH_HEAP or {DEFAULT_HEAP})"
     )
@@ -527,6 +541,9 @@ def main(argv: list[str] | None = None) -> int:
             return 1
     except KeyboardInterrupt:
         return 130
+    except RuntimeError as error:  # download or start failed: the message has the log tail
+        print(f"error: {error}", file=sys.stderr)
+        return 1
 
 
 if __name__ == "__main__":

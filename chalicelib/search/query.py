@@ -13,6 +13,7 @@ corpus statistics such as BM25's.
 
 from __future__ import annotations
 
+import unicodedata
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -70,11 +71,17 @@ class LabelCount:
     count: int
 
 
-def fold(text: str) -> str:
-    """Lowercase and strip accents: the index normalizer's rule, for comparisons in Python."""
-    import unicodedata
+# Letters that Lucene's ASCII folding rewrites but Unicode decomposition leaves alone.
+_ASCII_FOLDING = str.maketrans(
+    {"ß": "ss", "æ": "ae", "Æ": "AE", "ø": "o", "Ø": "O", "œ": "oe", "Œ": "OE", "ł": "l",
+     "Ł": "L", "đ": "d", "Đ": "D", "þ": "th", "Þ": "TH", "ð": "d", "Ð": "D", "\u0131": "i"}
+)  # fmt: skip
 
-    decomposed = unicodedata.normalize("NFKD", text)
+
+def fold(text: str) -> str:
+    """Lowercase and strip accents like the index's normalizer (lowercase + asciifolding), for
+    the comparisons made in Python: "Café" -> "cafe", "Straße" -> "strasse"."""
+    decomposed = unicodedata.normalize("NFKD", text.translate(_ASCII_FOLDING))
     return "".join(ch for ch in decomposed if not unicodedata.combining(ch)).lower()
 
 

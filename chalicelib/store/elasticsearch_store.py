@@ -13,7 +13,6 @@ from elasticsearch.exceptions import (
 )
 from elasticsearch.exceptions import (
     ElasticsearchException,
-    NotFoundError,
     RequestError,
     TransportError,
 )
@@ -39,9 +38,10 @@ VERSION_CONFLICT = 409
 
 
 class ElasticsearchStore(ImageStore):
-    def __init__(self, client: Elasticsearch, alias: str):
+    def __init__(self, client: Elasticsearch, alias: str, replicas: int = 1):
         self._client = client
         self._alias = alias
+        self._replicas = replicas
         self._ready = False
 
     # -- index management -------------------------------------------------------------------
@@ -50,10 +50,12 @@ class ElasticsearchStore(ImageStore):
         if self._ready:
             return
         self._client.indices.put_template(
-            name=self._alias, body=mapping.index_template(self._alias)
+            name=self._alias, body=mapping.index_template(self._alias, self._replicas)
         )
         if not self._client.indices.exists_alias(name=self._alias):
             self._create_index_with_alias()
+            # A new index answers 503 until its primary shard has started.
+            self._client.cluster.health(index=self._alias, wait_for_status="yellow", timeout="30s")
         self._ready = True
 
     def _create_index_with_alias(self) -> None:
@@ -126,11 +128,12 @@ class ElasticsearchStore(ImageStore):
     # -- reads --------------------------------------------------------------------------------
 
     def get(self, image_id: str) -> dict[str, Any] | None:
-        try:
-            with _unavailable_as_store_error():
-                document = self._client.get(index=self._alias, id=image_id)["_source"]
-        except NotFoundError:
+        with _unavailable_as_store_error():
+            # A missing document or index is an answer, not an error worth a warning log line.
+            response = self._client.get(index=self._alias, id=image_id, ignore=[404])
+        if not response.get("found"):
             return None
+        document = response["_source"]
         return None if document.get("deleted") else document
 
     def search(self, query: SearchQuery) -> SearchPage:

@@ -110,11 +110,14 @@ MAPPINGS = {
 }
 
 SETTINGS = {
+    # One shard holds tens of millions of these small documents, keeps term counts exact and
+    # scores comparable; more shards only pay off far beyond that.
+    "number_of_shards": 1,
     "analysis": {
         "normalizer": {
             "label_normalizer": {"type": "custom", "filter": ["lowercase", "asciifolding"]}
         }
-    }
+    },
 }
 
 
@@ -122,10 +125,14 @@ def versioned_index(alias: str) -> str:
     return f"{alias}-v{MAPPING_VERSION}"
 
 
-def index_template(alias: str) -> dict:
-    """A legacy ``_template`` body: understood by Elasticsearch 7.x and every OpenSearch."""
+def index_template(alias: str, replicas: int = 1) -> dict:
+    """A legacy ``_template`` body: understood by Elasticsearch 7.x and every OpenSearch.
+
+    ``replicas`` is 0 on a single-node domain, where a replica could never be assigned and the
+    cluster would stay yellow.
+    """
     return {
         "index_patterns": [f"{alias}-v*"],
-        "settings": SETTINGS,
+        "settings": {**SETTINGS, "number_of_replicas": replicas},
         "mappings": MAPPINGS,
     }

@@ -6,6 +6,7 @@ The contract suite runs once per store; a store that is listed here runs every c
 import pytest
 
 from chalicelib.store.elasticsearch_store import ElasticsearchStore
+from chalicelib.store.sqlite_store import SqliteStore
 from tests.contract import fixtures
 
 
@@ -16,7 +17,12 @@ def _elasticsearch(request):
     return store, lambda: client.indices.refresh(index=alias)
 
 
-STORES = {"elasticsearch": _elasticsearch}
+def _sqlite(request):
+    store = SqliteStore(request.getfixturevalue("tmp_path") / "images.sqlite3")
+    return store, lambda: None
+
+
+STORES = {"elasticsearch": _elasticsearch, "sqlite": _sqlite}
 
 
 @pytest.fixture(params=sorted(STORES))

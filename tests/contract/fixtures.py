@@ -86,7 +86,7 @@ IMAGES = (
     Image(
         "parks/puppy.png", (Label("Dog", 88.0, ANIMAL), Label("Grass", 95.0, ("Plant",))), day=10
     ),
-    Image("misc/Straße.jpg", (Label("Road", 77.0), Label("Car", 82.0, ("Vehicle",))), day=11),
+    Image("misc/Straße.jpg", (Label("Straße", 77.0), Label("Car", 82.0, ("Vehicle",))), day=11),
 )
 
 LIVE = tuple(image for image in IMAGES if not image.deleted)

@@ -12,7 +12,14 @@ def test_checked_in_openapi_matches_the_code():
 
 def test_every_route_and_query_parameter_is_described():
     spec = openapi.build_spec(app_module.app)
-    assert sorted(spec["paths"]) == ["/health", "/images/{image_id}", "/labels", "/search"]
+    assert sorted(spec["paths"]) == [
+        "/gallery",
+        "/health",
+        "/images/{image_id}",
+        "/labels",
+        "/search",
+        "/uploads",
+    ]
     search = spec["paths"]["/search"]["get"]
     names = [parameter["name"] for parameter in search["parameters"]]
     assert names == [

@@ -1,0 +1,93 @@
+"""Reads and updates ``.chalice/config.json`` for one stage, keeping everything else intact.
+
+Reads go through chalice's own ``Config`` so per-function, per-stage and top-level values are
+looked up and merged exactly as ``chalice deploy`` will. Writes touch only the keys deploy owns
+under ``stages.<stage>`` and keep the file's key order and layout (2-space JSON).
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from chalice.config import Config
+
+from localdev.aws.policy import INDEX_HANDLER
+
+DEFAULT_LAMBDA_TIMEOUT = 60  # chalice's default when config.json sets none
+
+
+def config_path(project_dir: Path) -> Path:
+    return project_dir / ".chalice" / "config.json"
+
+
+def load(project_dir: Path) -> dict[str, Any]:
+    return json.loads(config_path(project_dir).read_text())
+
+
+def save(project_dir: Path, config: dict[str, Any]) -> bool:
+    """Writes the file only when its content changes; returns whether it did."""
+    path = config_path(project_dir)
+    text = json.dumps(config, indent=2) + "\n"
+    if path.read_text() == text:
+        return False
+    path.write_text(text)
+    return True
+
+
+@dataclass(frozen=True)
+class StageView:
+    """What deploy needs to know about a stage, as chalice resolves it."""
+
+    app_name: str
+    stage: str
+    environment: dict[str, str]
+    index_timeout: int
+    api_gateway_stage: str
+
+    def flag(self, name: str) -> bool:
+        return self.environment.get(name, "").strip().lower() in ("1", "true", "yes", "on")
+
+    def int_value(self, name: str, default: int) -> int:
+        raw = self.environment.get(name, "").strip()
+        return int(raw) if raw else default
+
+
+def stage_view(config: dict[str, Any], stage: str) -> StageView:
+    if stage not in config.get("stages", {}):
+        raise ValueError(
+            f"stage {stage!r} is not in .chalice/config.json (stages: "
+            f"{', '.join(config.get('stages', {})) or 'none'})"
+        )
+    indexer = Config(chalice_stage=stage, function_name=INDEX_HANDLER, config_from_disk=config)
+    return StageView(
+        app_name=config["app_name"],
+        stage=stage,
+        environment={k: str(v) for k, v in indexer.environment_variables.items()},
+        index_timeout=int(indexer.lambda_timeout or DEFAULT_LAMBDA_TIMEOUT),
+        api_gateway_stage=indexer.api_gateway_stage or "api",
+    )
+
+
+def update_stage(
+    config: dict[str, Any],
+    stage: str,
+    environment: dict[str, str | None],
+    settings: dict[str, Any],
+) -> dict[str, Any]:
+    """Sets (or, for ``None``, removes) stage environment variables and stage settings."""
+    stage_config = config.setdefault("stages", {}).setdefault(stage, {})
+    for key, value in settings.items():
+        if value is None:
+            stage_config.pop(key, None)
+        else:
+            stage_config[key] = value
+    variables = stage_config.setdefault("environment_variables", {})
+    for name, value in environment.items():
+        if value is None:
+            variables.pop(name, None)
+        else:
+            variables[name] = value
+    return config

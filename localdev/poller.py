@@ -1,0 +1,117 @@
+"""Does for the local queue what Lambda's SQS event source mapping does in AWS.
+
+It receives up to ``batch_size`` messages, builds the same event Lambda would (distinct
+message ids, receipt handles, attributes with ApproximateReceiveCount, the queue's ARN),
+invokes the very same Chalice handler, and deletes only the messages that the handler did not
+list in ``batchItemFailures``. Failed messages stay in the queue, reappear after the
+visibility timeout, and move to the dead-letter queue after the queue's maxReceiveCount,
+which the queue's own redrive policy enforces, as in AWS.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Callable
+
+LOG = logging.getLogger("localdev.poller")
+SQS_RECEIVE_LIMIT = 10  # ReceiveMessage returns at most 10 messages per call
+
+
+class LocalEventSourceMapping:
+    def __init__(
+        self,
+        sqs_client,
+        queue_url: str,
+        queue_arn: str,
+        handler: Callable[[dict, object], dict | None],
+        batch_size: int = 10,
+        wait_seconds: int = 1,
+        region: str = "us-east-1",
+    ):
+        self._sqs = sqs_client
+        self._queue_url = queue_url
+        self._queue_arn = queue_arn
+        self._handler = handler
+        self._batch_size = batch_size
+        self._wait_seconds = wait_seconds
+        self._region = region
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+
+    def poll_once(self) -> int:
+        """Receive one batch and hand it to the handler; returns how many messages it held."""
+        messages = self._receive_batch()
+        if not messages:
+            return 0
+        event = {"Records": [self._record(message) for message in messages]}
+        try:
+            response = self._handler(event, None) or {}
+        except Exception:
+            # Lambda retries the whole batch when the function fails: delete nothing.
+            LOG.exception("handler failed; the whole batch will be retried")
+            return len(messages)
+        failed = {item["itemIdentifier"] for item in response.get("batchItemFailures", [])}
+        done = [message for message in messages if message["MessageId"] not in failed]
+        if done:
+            self._sqs.delete_message_batch(
+                QueueUrl=self._queue_url,
+                Entries=[
+                    {"Id": str(n), "ReceiptHandle": message["ReceiptHandle"]}
+                    for n, message in enumerate(done)
+                ],
+            )
+        return len(messages)
+
+    def _receive_batch(self) -> list[dict]:
+        messages: list[dict] = []
+        wait = self._wait_seconds
+        while len(messages) < self._batch_size:
+            response = self._sqs.receive_message(
+                QueueUrl=self._queue_url,
+                MaxNumberOfMessages=min(SQS_RECEIVE_LIMIT, self._batch_size - len(messages)),
+                WaitTimeSeconds=wait,
+                AttributeNames=["All"],
+                MessageAttributeNames=["All"],
+            )
+            received = response.get("Messages", [])
+            messages += received
+            if not received:
+                break
+            wait = 0  # gather what is already there, but do not wait again
+        return messages
+
+    def _record(self, message: dict) -> dict:
+        return {
+            "messageId": message["MessageId"],
+            "receiptHandle": message["ReceiptHandle"],
+            "body": message["Body"],
+            "attributes": message.get("Attributes", {}),
+            "messageAttributes": message.get("MessageAttributes", {}),
+            "md5OfBody": message.get("MD5OfBody"),
+            "eventSource": "aws:sqs",
+            "eventSourceARN": self._queue_arn,
+            "awsRegion": self._region,
+        }
+
+    # -- background polling -----------------------------------------------------------------
+
+    def start(self) -> LocalEventSourceMapping:
+        self._stop.clear()
+        self._thread = threading.Thread(target=self._run, name="sqs-poller", daemon=True)
+        self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join()
+            self._thread = None
+
+    def _run(self) -> None:
+        while not self._stop.is_set():
+            try:
+                self.poll_once()
+            except Exception:
+                LOG.exception("polling failed; retrying")
+                self._stop.wait(1)

@@ -1,0 +1,469 @@
+"""Build localdev/rekognition/data/taxonomy.json: readable names, aliases and coarse parents
+for the 1000 ImageNet classes of the local labeler, from WordNet 3.0.
+
+Run once where WordNet is installed (Debian: ``apt-get install wordnet-base``); the JSON it
+writes is committed, so the endpoint never needs WordNet at run time:
+
+    python scripts/build_taxonomy.py [--wordnet-dir /usr/share/wordnet]
+
+How each class finds its WordNet synset: ILSVRC-2012 classes are WordNet noun synsets, and
+the classifier's class index order is the sorted list of their ids (``n`` + the 8-digit
+offset), so offsets rise strictly with the index. Each torchvision class name is looked up
+as a WordNet lemma; the rising-offset rule then leaves one candidate for 887 classes. For the
+rest the lowest remaining offset is taken, except for the classes in ``SENSE_HINTS``, whose
+sense is picked by a word of its WordNet definition. The result is checked against the
+SHA-256 of the published ILSVRC-2012 synset list (``EXPECTED_WNIDS_SHA256``).
+"""
+
+import argparse
+import hashlib
+import json
+import re
+from collections import defaultdict
+from dataclasses import dataclass
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+LABELS = ROOT / "localdev/rekognition/models/imagenet-labels.json"
+OUTPUT = ROOT / "localdev/rekognition/data/taxonomy.json"
+
+# sha256 of the 1000 ILSVRC-2012 wnids, sorted, one per line with a final newline.
+EXPECTED_WNIDS_SHA256 = "70002b0ff5de60a3a17a82dbfcff291931f96225ddf941ad2e182fc39e183d15"
+
+# torchvision renamed two duplicate ImageNet names; these are (lemma, word that must be a lemma
+# of the synset or of one of its hypernyms).
+RENAMED = {"crane bird": ("crane", "bird"), "maillot tank suit": ("maillot", "tank_suit")}
+
+# Classes whose name still fits several senses after the rising-offset rule, and where
+# ImageNet's sense is not the lowest offset: a word of the intended sense's definition.
+SENSE_HINTS = {
+    "kit fox": "southwestern",
+    "tabby": "mottled",
+    "ox": "castrated",
+    "amphibian": "motor vehicle",
+    "beaker": "chemistry",
+    "bib": "apron",
+    "binder": "loose papers",
+    "bow": "arrows",
+    "brass": "memorial made of brass",
+    "cannon": "fired from a tank",
+    "cloak": "conceals",
+    "clog": "footwear",
+    "envelope": "letter",
+    "file": "office furniture",
+    "fountain": "jet of water arises",
+    "grille": "radiator",
+    "half track": "motor vehicle",
+    "hook": "mechanical device",
+    "jersey": "pullover",
+    "library": "building",
+    "monitor": "quality or content",
+    "mortar": "pestle",
+    "pick": "pluck",
+    "pier": "bridge spans",
+    "pinwheel": "numerous pins",
+    "planetarium": "building",
+    "pot": "plants are cultivated",
+    "printer": "data processing",
+    "rotisserie": "oven",
+    "scale": "weighing",
+    "screen": "cathode-ray",
+    "slot": "gambling",
+    "snorkel": "swimmer",
+    "spatula": "turner",
+    "spider web": "resembling",
+    "spindle": "yarn",
+    "switch": "electrical",
+    "tank": "armored",
+    "yawl": "oars",
+    "volcano": "mountain",
+    "groom": "ceremony",
+    "corn": "animal feed",
+    "buckeye": "nutlike seed",
+}
+
+# Readable coarse labels, like Rekognition's parents, each anchored on WordNet 3.0 noun synsets
+# (offset, one of its lemmas: checked, so a wrong offset fails loudly). A class gets every
+# coarse label whose synset is among its hypernyms. There is deliberately no Person: ImageNet
+# has only a few person classes, and the endpoint takes Person from the face detector.
+COARSE = {
+    "Animal": [(15388, "animal")],
+    "Mammal": [(1861778, "mammal")],
+    "Pet": [(1317541, "domestic_animal")],
+    "Cat": [(2121620, "cat")],
+    "Dog": [(2084071, "dog")],
+    "Primate": [(2469914, "primate")],
+    "Bird": [(1503061, "bird")],
+    "Fish": [(2512053, "fish")],
+    "Reptile": [(1661091, "reptile")],
+    "Amphibian": [(1627424, "amphibian")],
+    "Invertebrate": [(1905661, "invertebrate")],
+    "Insect": [(2159955, "insect")],
+    "Vehicle": [(4524313, "vehicle")],
+    "Car": [(2958343, "car")],
+    "Truck": [(4490091, "truck")],
+    "Bus": [(2924116, "bus")],
+    "Train": [(4468005, "train"), (3684823, "locomotive"), (2959942, "railcar")],
+    "Bicycle": [(2834778, "bicycle")],
+    "Motorcycle": [(3790512, "motorcycle")],
+    "Aircraft": [(2686568, "aircraft")],
+    "Rocket": [(4099429, "rocket")],
+    "Spacecraft": [(4264914, "spacecraft")],
+    "Boat": [(4530566, "watercraft")],
+    "Food": [(21265, "food"), (7555863, "solid_food")],
+    "Fruit": [(7705931, "edible_fruit")],
+    "Vegetable": [(7707451, "vegetable")],
+    "Dessert": [(7609840, "dessert")],
+    "Drink": [(7881800, "beverage")],
+    "Building": [(2913152, "building")],
+    "Bridge": [(2898711, "bridge")],
+    "Shop": [(3748162, "mercantile_establishment")],
+    "Plant": [(17222, "plant")],
+    "Flower": [(11669921, "flower"), (11669335, "flower")],
+    "Tree": [(13104059, "tree")],
+    "Fungus": [(12992868, "fungus")],
+    "Landscape": [(9287968, "geological_formation")],
+    "Clothing": [(3051540, "clothing")],
+    "Footwear": [(3381126, "footwear"), (3380867, "footwear")],
+    "Hat": [(3502509, "headdress")],
+    "Furniture": [(3405725, "furniture")],
+    "Electronics": [(3278248, "electronic_equipment"), (3277771, "electronic_device")],
+    "Computer": [(3082979, "computer")],
+    "Phone": [(4401088, "telephone")],
+    "Camera": [(2942699, "camera")],
+    "Appliance": [(3528263, "home_appliance")],
+    "Cookware": [(3101986, "cookware")],
+    "Jewelry": [(3597469, "jewelry")],
+    "Fence": [(3327234, "fence")],
+    "Clock": [(3046257, "clock")],
+    "Tool": [(4451818, "tool")],
+    "Weapon": [(4565375, "weapon")],
+    "Musical Instrument": [(3800933, "musical_instrument")],
+    "Sports Equipment": [(4285146, "sports_equipment")],
+    "Ball": [(2778669, "ball"), (2779435, "ball")],
+    "Toy": [(3964744, "plaything")],
+    "Container": [(3094503, "container")],
+}
+
+# Rekognition's label categories, given to a label through its coarse labels.
+CATEGORIES = {
+    "Animal": "Animals and Pets",
+    "Vehicle": "Vehicles and Automotive",
+    "Food": "Food and Beverage",
+    "Building": "Buildings and Architecture",
+    "Bridge": "Buildings and Architecture",
+    "Shop": "Buildings and Architecture",
+    "Plant": "Plants and Flowers",
+    "Fungus": "Plants and Flowers",
+    "Landscape": "Nature and Outdoors",
+    "Clothing": "Apparel and Accessories",
+    "Electronics": "Technology and Computing",
+    "Tool": "Tools and Machinery",
+    "Weapon": "Weapons and Military",
+    "Musical Instrument": "Hobbies and Interests",
+    "Sports Equipment": "Sports",
+    "Toy": "Toys and Gaming",
+    "Furniture": "Home and Indoors",
+    "Appliance": "Home and Indoors",
+    "Cookware": "Kitchen and Dining",
+    "Jewelry": "Apparel and Accessories",
+    "Fence": "Buildings and Architecture",
+    "Container": "Everyday Objects",
+    "Clock": "Everyday Objects",
+}
+
+HYPERNYM_POINTERS = {"@", "@i"}  # hypernym and instance hypernym
+
+# Kind words that make a name longer without saying more ("church building", "television system").
+TOO_GENERAL_KINDS = {"building", "system"}
+
+# Corrections to WordNet's hypernym graph where it disagrees with how people search photos:
+# a wheeled vehicle is not a Container, a bus or train is a Vehicle (WordNet: public transport,
+# a conveyance), a computer or camera is Electronics (WordNet: a machine, photographic equipment).
+REMOVED_HYPERNYMS = {(4576211, 3094503)}  # wheeled_vehicle -> container
+ADDED_HYPERNYMS = {
+    (4019101, 4524313),  # public_transport -> vehicle
+    (3082979, 3278248),  # computer -> electronic_equipment
+    (2942699, 3278248),  # camera -> electronic_equipment
+}
+
+
+@dataclass
+class Synset:
+    offset: int
+    lemmas: list[str]
+    hypernyms: list[int]
+    gloss: str
+
+
+def read_wordnet_nouns(wordnet_dir: Path) -> dict[int, Synset]:
+    """Parse data.noun (WordNet's documented wndb(5) format) into synsets by offset."""
+    synsets = {}
+    with open(wordnet_dir / "data.noun", encoding="utf-8") as lines:
+        for line in lines:
+            if line.startswith("  "):  # the licence header
+                continue
+            fields_part, _, gloss = line.partition(" | ")
+            fields = fields_part.split()
+            word_count = int(fields[3], 16)
+            lemmas = [fields[4 + 2 * i] for i in range(word_count)]
+            at = 4 + 2 * word_count
+            pointer_count = int(fields[at])
+            pointers = [fields[at + 1 + 4 * i : at + 5 + 4 * i] for i in range(pointer_count)]
+            hypernyms = [int(p[1]) for p in pointers if p[0] in HYPERNYM_POINTERS and p[2] == "n"]
+            offset = int(fields[0])
+            synsets[offset] = Synset(offset, lemmas, hypernyms, gloss.strip())
+    for child, parent in REMOVED_HYPERNYMS:
+        synsets[child].hypernyms.remove(parent)
+    for child, parent in ADDED_HYPERNYMS:
+        synsets[child].hypernyms.append(parent)
+    return synsets
+
+
+def lemma_key(text: str) -> str:
+    """Lemmas compare case-insensitively, with underscores for spaces."""
+    return text.lower().replace(" ", "_")
+
+
+def ancestors_by_depth(synsets: dict[int, Synset], offset: int) -> dict[int, int]:
+    """Every hypernym of a synset with its shortest distance (breadth-first)."""
+    depth = {offset: 0}
+    frontier = [offset]
+    while frontier:
+        next_frontier = []
+        for current in frontier:
+            for parent in synsets[current].hypernyms:
+                if parent not in depth:
+                    depth[parent] = depth[current] + 1
+                    next_frontier.append(parent)
+        frontier = next_frontier
+    del depth[offset]
+    return depth
+
+
+def candidate_synsets(synsets, by_lemma, label: str) -> list[int]:
+    if label in RENAMED:
+        lemma, required = RENAMED[label]
+        return sorted(
+            offset
+            for offset in by_lemma[lemma]
+            if required in {lemma_key(w) for w in synsets[offset].lemmas}
+            or any(
+                required in {lemma_key(w) for w in synsets[a].lemmas}
+                for a in ancestors_by_depth(synsets, offset)
+            )
+        )
+    return sorted(by_lemma[lemma_key(label)])
+
+
+def match_classes(synsets: dict[int, Synset], labels: list[str]) -> list[int]:
+    """One synset offset per class, rising with the class index (see the module docstring)."""
+    by_lemma = defaultdict(set)
+    for synset in synsets.values():
+        for lemma in synset.lemmas:
+            by_lemma[lemma_key(lemma)].add(synset.offset)
+    candidates = [candidate_synsets(synsets, by_lemma, label) for label in labels]
+    for label, found in zip(labels, candidates, strict=True):
+        if not found:
+            raise SystemExit(f"no WordNet noun synset is named {label!r}")
+
+    # The largest offset each position can take with every later class still above it.
+    highest, following = [0] * len(labels), float("inf")
+    for index in reversed(range(len(labels))):
+        following = max(offset for offset in candidates[index] if offset < following)
+        highest[index] = following
+
+    chosen = []
+    for index, label in enumerate(labels):
+        above = chosen[-1] if chosen else -1
+        below = highest[index + 1] if index + 1 < len(labels) else float("inf")
+        feasible = [offset for offset in candidates[index] if above < offset < below]
+        if label in SENSE_HINTS:
+            feasible = [o for o in feasible if SENSE_HINTS[label] in synsets[o].gloss]
+            if len(feasible) != 1:
+                raise SystemExit(f"sense hint for {label!r} matches {len(feasible)} synsets")
+        chosen.append(feasible[0])
+    return chosen
+
+
+def read_english_words(wordnet_dir: Path) -> set[str]:
+    """WordNet's one-word lemmas, any part of speech (index files are lower case)."""
+    words = set()
+    for part in ("noun", "verb", "adj", "adv"):
+        with open(wordnet_dir / f"index.{part}", encoding="utf-8") as lines:
+            words.update(line.split(" ", 1)[0] for line in lines if not line.startswith(" "))
+    return {word for word in words if "_" not in word}
+
+
+def is_scientific_name(lemma: str, genus_lemmas: set[str], english_words: set[str]) -> bool:
+    """A Latin binomial: 'Felis_concolor', 'Ursus_Maritimus' (the first word is a WordNet genus),
+    'Grifola_frondosa' (neither word is English), 'Constrictor_constrictor' (a tautonym)."""
+    first, *rest = lemma.split("_")
+    if not rest or not first[:1].isupper():
+        return False
+    known_genus = f"genus_{first.lower()}" in genus_lemmas
+    tautonym = first.lower() == rest[0].lower()
+    latin = first.lower() not in english_words and all(
+        word.islower() and word not in english_words for word in rest
+    )
+    return known_genus or tautonym or latin
+
+
+SMALL_WORDS = {"a", "and", "de", "des", "for", "in", "o'", "of", "on", "the", "to"}
+
+
+def readable(lemma: str) -> str:
+    """Title case: 'tabby_cat' -> 'Tabby Cat', 'king_of_beasts' -> 'King of Beasts',
+    "jack-o'-lantern" -> "Jack-o'-Lantern"; keeps 'iPod' and 'CD' as they are."""
+    parts = re.split(r"([_-])", lemma)
+    words = []
+    for position, part in enumerate(parts):
+        if part == "_":
+            words.append(" ")
+        elif part == "-" or any(c.isupper() for c in part) or (position and part in SMALL_WORDS):
+            words.append(part)
+        else:
+            words.append(part[:1].upper() + part[1:])
+    return "".join(words)
+
+
+def class_names(synsets, offset: int, label: str, labels: list[str], is_scientific) -> list[str]:
+    """Readable synonyms, the label name first.
+
+    The name is the torchvision name, or a synonym that extends it with the name of its kind
+    ('tabby' -> 'tabby cat', 'hammerhead' -> 'hammerhead shark', but not 'loudspeaker' ->
+    'loudspeaker system' or 'church building'). A name torchvision had to rename ('maillot tank
+    suit') becomes the first synonym that no other class is called, if any ('tank suit')."""
+    synset = synsets[offset]
+    synonyms = [s for s in synset.lemmas if not is_scientific(s)]
+    key = lemma_key(label)
+    if label in RENAMED:
+        others = {lemma_key(other) for other in labels if other != label}
+        name = next((s for s in synonyms if lemma_key(s) not in others), label.replace(" ", "_"))
+    else:
+        name = next(s for s in synonyms if lemma_key(s) == key)
+        kinds = {
+            lemma_key(w).split("_")[-1]
+            for ancestor, depth in ancestors_by_depth(synsets, offset).items()
+            if depth <= 2
+            for w in synsets[ancestor].lemmas
+        } - TOO_GENERAL_KINDS
+        extensions = [
+            s
+            for s in synonyms
+            if lemma_key(s).startswith(key + "_") and lemma_key(s).split("_")[-1] in kinds
+        ]
+        if extensions:
+            name = min(extensions, key=len)
+    aliases = [s for s in synonyms if lemma_key(s) != lemma_key(name)]
+    return [readable(name)] + [readable(a) for a in aliases]
+
+
+def make_names_unique(classes: list[dict]):
+    """A label name must mean one thing ('Amphibian' the animal, not the vehicle): a class
+    whose name is a coarse label or another class's name is renamed to its first free alias."""
+    names = [c["name"] for c in classes]
+    taken = {n for n in names if names.count(n) > 1} | (set(names) & set(COARSE))
+    for entry in classes:
+        if entry["name"] in taken:
+            free = [a for a in entry["aliases"] if a not in taken and a not in names]
+            if not free:
+                raise SystemExit(f"no unique name for {entry['wnid']} {entry['name']!r}")
+            entry["aliases"] = [entry["name"]] + [a for a in entry["aliases"] if a != free[0]]
+            entry["name"] = free[0]
+
+
+def coarse_parents(synsets, offset: int, anchors: dict[int, str], itself: str = "") -> set[str]:
+    """Coarse labels among a synset's hypernyms."""
+    found = {anchors.get(ancestor) for ancestor in ancestors_by_depth(synsets, offset)}
+    return found - {None, itself}
+
+
+def most_specific_first(names: set[str], coarse: dict[str, set[str]]) -> list[str]:
+    """'Cat', 'Mammal', 'Pet', 'Animal': a label before its own parents, then by name."""
+    return sorted(names, key=lambda name: (-len(coarse[name]), name))
+
+
+def categories_for(parents: list[str], itself: str = "") -> list[str]:
+    names = [*parents, itself] if itself else parents
+    return sorted({CATEGORIES[name] for name in names if name in CATEGORIES})
+
+
+def build(wordnet_dir: Path) -> dict:
+    synsets = read_wordnet_nouns(wordnet_dir)
+    labels = json.loads(LABELS.read_text())
+    offsets = match_classes(synsets, labels)
+    wnids = [f"n{offset:08d}" for offset in offsets]
+    digest = hashlib.sha256(("\n".join(wnids) + "\n").encode()).hexdigest()
+    if digest != EXPECTED_WNIDS_SHA256:
+        raise SystemExit(f"matched synsets differ from the ILSVRC-2012 list (sha256 {digest})")
+
+    anchors = {}
+    for name, anchored in COARSE.items():
+        for offset, lemma in anchored:
+            if lemma not in {lemma_key(w) for w in synsets[offset].lemmas}:
+                raise SystemExit(f"{name}: synset {offset} is not {lemma!r}")
+            anchors[offset] = name
+    genus_lemmas = {lemma_key(w) for s in synsets.values() for w in s.lemmas if "genus" in w}
+    english_words = read_english_words(wordnet_dir)
+
+    def is_scientific(lemma: str) -> bool:
+        return is_scientific_name(lemma, genus_lemmas, english_words)
+
+    coarse_of = {
+        name: set().union(*(coarse_parents(synsets, o, anchors, name) for o, _ in anchored))
+        for name, anchored in COARSE.items()
+    }
+    coarse = {}
+    for name, parents in coarse_of.items():
+        parents = most_specific_first(parents, coarse_of)
+        coarse[name] = {"parents": parents, "categories": categories_for(parents, name)}
+
+    classes = []
+    for label, offset in zip(labels, offsets, strict=True):
+        name, *aliases = class_names(synsets, offset, label, labels, is_scientific)
+        parents = most_specific_first(coarse_parents(synsets, offset, anchors), coarse_of)
+        classes.append(
+            {
+                "wnid": f"n{offset:08d}",
+                "name": name,
+                "aliases": aliases,
+                "parents": parents,
+                "categories": categories_for(parents),
+            }
+        )
+    make_names_unique(classes)
+    return {
+        "source": "WordNet 3.0 hypernyms of the ILSVRC-2012 synsets (scripts/build_taxonomy.py)",
+        "classes": classes,
+        "coarse": coarse,
+    }
+
+
+def to_json(taxonomy: dict) -> str:
+    """Indented, but one line per class or coarse label, so that a rebuild diffs readably."""
+
+    def one_line(value) -> str:
+        return json.dumps(value, ensure_ascii=False)
+
+    classes = ",\n".join(f"  {one_line(entry)}" for entry in taxonomy["classes"])
+    coarse = ",\n".join(f"  {one_line(k)}: {one_line(v)}" for k, v in taxonomy["coarse"].items())
+    return (
+        f'{{\n "source": {one_line(taxonomy["source"])},\n'
+        f' "classes": [\n{classes}\n ],\n "coarse": {{\n{coarse}\n }}\n}}\n'
+    )
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--wordnet-dir", type=Path, default=Path("/usr/share/wordnet"))
+    parser.add_argument("--output", type=Path, default=OUTPUT)
+    args = parser.parse_args()
+    taxonomy = build(args.wordnet_dir)
+    args.output.parent.mkdir(parents=True, exist_ok=True)
+    args.output.write_text(to_json(taxonomy))
+    print(f"wrote {len(taxonomy['classes'])} classes to {args.output}")
+
+
+if __name__ == "__main__":
+    main()
