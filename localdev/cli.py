@@ -135,7 +135,10 @@ def format_table(result: dict) -> str:
     widths = [max(len(row[column]) for row in rows) for column in range(2)]
     lines = [f"{row[0]:<{widths[0]}}  {row[1]:<{widths[1]}}  {row[2]}" for row in rows]
     lines.insert(1, "-" * max(len(line) for line in lines))
-    lines.append(f"{result['total']} images" + (" (more: use --next)" if result["next"] else ""))
+    total = result["total"]
+    lines.append(
+        f"{total} image{'' if total == 1 else 's'}" + (" (more)" if result["next"] else "")
+    )
     return "\n".join(lines)
 
 
