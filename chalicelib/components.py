@@ -18,11 +18,8 @@ from chalicelib.api.uploads import UploadForms
 from chalicelib.ingest import BatchIngestor
 from chalicelib.logs import get_logger
 from chalicelib.rekognition import LabelOptions, RekognitionLabeler
-from chalicelib.search_client import create_search_client
 from chalicelib.settings import Settings
 from chalicelib.store.base import ImageStore
-from chalicelib.store.elasticsearch_store import ElasticsearchStore
-from chalicelib.store.sqlite_store import SqliteStore
 
 
 class Components:
@@ -71,8 +68,15 @@ class Components:
 
     @cached_property
     def store(self) -> ImageStore:
+        # Imported here, on first use: the Elasticsearch client and requests add about a third
+        # to the function's import time, and a process on the embedded store never needs them.
         if not self.settings.search_endpoint:
+            from chalicelib.store.sqlite_store import SqliteStore
+
             return SqliteStore(self.settings.sqlite_path)
+        from chalicelib.search_client import create_search_client
+        from chalicelib.store.elasticsearch_store import ElasticsearchStore
+
         return ElasticsearchStore(
             create_search_client(self.settings),
             self.settings.index_alias,
