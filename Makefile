@@ -10,7 +10,8 @@ PYTEST_ARGS ?=
 STAGE ?= dev
 DEPLOY_ARGS ?=
 
-.PHONY: run run-once test lint format openapi opensearch deploy status teardown dashboards clean
+.PHONY: run run-once test lint format openapi opensearch bench chaos deploy status teardown \
+	dashboards clean
 
 $(INSTALLED): requirements.txt requirements-local.txt requirements-dev.txt
 	$(PYTHON) -m venv $(VENV)
@@ -56,6 +57,18 @@ openapi: $(INSTALLED)
 ## `SEARCH_ENDPOINT=<url> make run` indexes into it.
 opensearch: $(INSTALLED)
 	$(BIN)/python -m localdev.opensearch_node serve
+
+## bench: every benchmark (tables on stdout, JSON in artifacts/bench/); about 20 minutes,
+## most of it loading 1M documents. BENCH_ARGS reach each one.
+bench: $(INSTALLED)
+	$(BIN)/python -m bench.ingest $(BENCH_ARGS)
+	$(BIN)/python -m bench.search $(BENCH_ARGS)
+	$(BIN)/python -m bench.cold_start $(BENCH_ARGS)
+	$(BIN)/python -m bench.labeler $(BENCH_ARGS)
+
+## chaos: fault injection (OpenSearch killed mid-run, throttling, poison messages, API fuzzing).
+chaos: $(INSTALLED)
+	$(BIN)/python -m bench.chaos
 
 ## deploy: create or update everything for STAGE (default dev) in your AWS account; safe to re-run.
 deploy: $(INSTALLED)

@@ -42,7 +42,7 @@ class Components:
             # Throttling and transient errors are retried with backoff by botocore itself.
             retries={
                 "mode": self.settings.aws_retry_mode,
-                "max_attempts": self.settings.aws_max_attempts,
+                "total_max_attempts": self.settings.aws_max_attempts,
             },
             # One connection per concurrent Rekognition call, or the pool would serialise them.
             max_pool_connections=max(10, self.settings.rekognition_concurrency),

@@ -42,7 +42,8 @@ class Settings:
     detect_text: bool = False
     detect_moderation_labels: bool = False
     detect_faces: bool = False
-    rekognition_concurrency: int = 8
+    # As many concurrent calls as a batch has messages: a batch of 10 takes one round trip.
+    rekognition_concurrency: int = 10
     aws_retry_mode: str = "standard"
     aws_max_attempts: int = 6
 

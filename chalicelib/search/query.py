@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import unicodedata
 from dataclasses import dataclass, field
+from functools import lru_cache
 from typing import Any
 
 MATCH_ALL, MATCH_ANY = "all", "any"
@@ -78,6 +79,7 @@ _ASCII_FOLDING = str.maketrans(
 )  # fmt: skip
 
 
+@lru_cache(maxsize=8192)  # label names repeat on every result page
 def fold(text: str) -> str:
     """Lowercase and strip accents like the index's normalizer (lowercase + asciifolding), for
     the comparisons made in Python: "Café" -> "cafe", "Straße" -> "strasse"."""

@@ -162,9 +162,4 @@ def label_counts_body(filters: Filters, prefix: str | None, size: int) -> dict[s
     }
     if prefix:
         terms["include"] = case_insensitive_prefix(prefix)
-    return {
-        "query": query(filters),
-        "size": 0,
-        "track_total_hits": True,
-        "aggs": {"labels": {"terms": terms}},
-    }
+    return {"query": query(filters), "size": 0, "aggs": {"labels": {"terms": terms}}}

@@ -1,0 +1,247 @@
+"""The local Rekognition endpoint against raw onnxruntime inference on the same images.
+
+    python -m bench.labeler [--repetitions 8]
+
+The endpoint (localdev.rekognition.server.LocalRekognition) is called through boto3, with the
+images in a moto S3 server (``S3Object``) and inline (``Bytes``). The baselines run the same
+models in this process with no HTTP, no S3 and no JSON:
+
+* raw classifier: decode + EfficientNet-Lite0 through onnxruntime (what the issue names);
+* raw classifier + faces: the same plus the MTCNN cascade, which every DetectLabels call also
+  runs (Person/Face/Head labels): the same work as the endpoint.
+
+Sequential calls give the per-image latency; two client threads (the machine has 2 cores) give
+the throughput. A stage breakdown of one DetectLabels explains where the time goes.
+"""
+
+from __future__ import annotations
+
+import argparse
+import threading
+from concurrent.futures import ThreadPoolExecutor
+
+import boto3
+from botocore.config import Config
+
+from bench.report import PROJECT_ROOT, Report, Stopwatch, median, ms, percentile, ratio
+
+SAMPLES = PROJECT_ROOT / "samples"
+BUCKET = "bench-labeler"
+REQUEST = {"MaxLabels": 25, "MinConfidence": 30}
+
+
+def sample_images() -> dict[str, bytes]:
+    return {
+        path.name: path.read_bytes()
+        for path in sorted(SAMPLES.iterdir())
+        if path.suffix.lower() in (".jpg", ".jpeg", ".png")
+    }
+
+
+class RawModels:
+    """The endpoint's models, called directly: onnxruntime sessions with the same options."""
+
+    def __init__(self):
+        import onnxruntime
+
+        from localdev.rekognition.classifier import MODEL_FILE
+        from localdev.rekognition.faces import FaceDetector
+        from localdev.rekognition.sessions import DEFAULT_THREADS, MODELS_DIR
+
+        options = onnxruntime.SessionOptions()
+        options.intra_op_num_threads = DEFAULT_THREADS
+        options.inter_op_num_threads = 1
+        options.add_session_config_entry("session.intra_op.allow_spinning", "0")
+        self.classifier = onnxruntime.InferenceSession(
+            str(MODELS_DIR / MODEL_FILE), options, providers=["CPUExecutionProvider"]
+        )
+        self.faces = FaceDetector(threads=DEFAULT_THREADS)
+        for session in (self.faces.p_net, self.faces.r_net, self.faces.o_net):
+            session.load()
+
+    def classify(self, data: bytes):
+        from localdev.rekognition.classifier import preprocess
+        from localdev.rekognition.images import decode
+
+        image = decode(data)
+        (logits,) = self.classifier.run(["logits"], {"input": preprocess(image)})
+        return image, logits
+
+    def classify_and_detect_faces(self, data: bytes):
+        image, logits = self.classify(data)
+        return logits, self.faces.detect(image)
+
+
+def timed_calls(call, items, repetitions: int) -> list[float]:
+    times = []
+    for _ in range(repetitions):
+        for item in items:
+            with Stopwatch() as watch:
+                call(item)
+            times.append(watch.seconds)
+    return times
+
+
+def throughput(call, items, repetitions: int, threads: int) -> float:
+    work = [item for _ in range(repetitions) for item in items]
+    with ThreadPoolExecutor(threads) as pool, Stopwatch() as watch:
+        list(pool.map(call, work))
+    return len(work) / watch.seconds
+
+
+def stage_breakdown(service, s3, images: dict[str, bytes], repetitions: int) -> list[dict]:
+    """Time each stage of DetectLabels(S3Object) as the service runs it, in this thread."""
+    from localdev.rekognition.images import decode, s3_object_bytes
+
+    stages: dict[str, list[float]] = {
+        "S3 GetObject": [],
+        "decode": [],
+        "classifier": [],
+        "taxonomy": [],
+        "faces (MTCNN)": [],
+        "whole DetectLabels": [],
+    }
+    for _ in range(repetitions):
+        for name in images:
+            s3_object = {"Bucket": BUCKET, "Name": name}
+            with Stopwatch() as watch:
+                data = s3_object_bytes(s3_object, s3)
+            stages["S3 GetObject"].append(watch.seconds)
+            with Stopwatch() as watch:
+                image = decode(data)
+            stages["decode"].append(watch.seconds)
+            with Stopwatch() as watch:
+                probabilities = service.classifier.probabilities(image)
+            stages["classifier"].append(watch.seconds)
+            with Stopwatch() as watch:
+                service.taxonomy.score(probabilities)
+            stages["taxonomy"].append(watch.seconds)
+            with Stopwatch() as watch:
+                service.face_detector.detect(image)
+            stages["faces (MTCNN)"].append(watch.seconds)
+            with Stopwatch() as watch:
+                service.call("DetectLabels", {"Image": {"S3Object": s3_object}, **REQUEST})
+            stages["whole DetectLabels"].append(watch.seconds)
+    whole = median(stages["whole DetectLabels"])
+    return [
+        {"stage": name, "p50_ms": ms(median(times)), "share_of_whole": ratio(median(times), whole)}
+        for name, times in stages.items()
+    ]
+
+
+def run(args) -> Report:
+    from moto.server import ThreadedMotoServer
+
+    from localdev.rekognition.server import LocalRekognition
+
+    report = Report("labeler")
+    report.describe()
+    images = sample_images()
+    report.parameters = {
+        "images": list(images),
+        "repetitions": args.repetitions,
+        "client_threads": args.threads,
+    }
+    moto = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
+    moto.start()
+    host, port = moto.get_host_and_port()
+    s3_url = f"http://{host}:{port}"
+    credentials = {"aws_access_key_id": "local", "aws_secret_access_key": "local"}
+    s3 = boto3.client("s3", endpoint_url=s3_url, region_name="us-east-1", **credentials)
+    s3.create_bucket(Bucket=BUCKET)
+    for name, data in images.items():
+        s3.put_object(Bucket=BUCKET, Key=name, Body=data)
+    endpoint = LocalRekognition(s3_endpoint_url=s3_url).start()
+    endpoint.warm_up()
+    local = threading.local()
+
+    def client():
+        if not hasattr(local, "client"):
+            local.client = boto3.client(
+                "rekognition",
+                endpoint_url=endpoint.url,
+                region_name="us-east-1",
+                config=Config(retries={"max_attempts": 1}),
+                **credentials,
+            )
+        return local.client
+
+    raw = RawModels()
+    variants = {
+        "endpoint, S3Object": lambda name: client().detect_labels(
+            Image={"S3Object": {"Bucket": BUCKET, "Name": name}}, **REQUEST
+        ),
+        # boto3 base64-encodes Bytes itself: hand it the raw bytes.
+        "endpoint, Bytes": lambda name: client().detect_labels(
+            Image={"Bytes": images[name]}, **REQUEST
+        ),
+        "raw classifier": lambda name: raw.classify(images[name]),
+        "raw classifier + faces": lambda name: raw.classify_and_detect_faces(images[name]),
+    }
+    names = list(images)
+    try:
+        for call in variants.values():  # warm every path once
+            for name in names:
+                call(name)
+        latencies = {
+            label: timed_calls(call, names, args.repetitions) for label, call in variants.items()
+        }
+        rates = {
+            label: throughput(call, names, args.repetitions, args.threads)
+            for label, call in variants.items()
+        }
+        breakdown = stage_breakdown(endpoint.service, endpoint.s3_client, images, 2)
+    finally:
+        endpoint.stop()
+        moto.stop()
+
+    rows = []
+    for label, times in latencies.items():
+        row = {
+            "variant": label,
+            "n": len(times),
+            "p50_ms": ms(median(times)),
+            "p90_ms": ms(percentile(times, 0.9)),
+            "img_s_sequential": 1 / median(times),
+            f"img_s_{args.threads}_threads": rates[label],
+        }
+        if label.startswith("endpoint"):
+            row["vs_raw_classifier"] = ratio(rates[label], rates["raw classifier"])
+            row["vs_raw_same_work"] = ratio(rates[label], rates["raw classifier + faces"])
+        rows.append(row)
+    report.add_rows("latency and throughput per image", rows)
+    report.add_rows(
+        "one DetectLabels(S3Object), stage by stage (in-process, sequential)", breakdown
+    )
+    for row in rows:
+        if row["variant"].startswith("endpoint"):
+            report.goal(
+                f"{row['variant']}: >= 0.8x raw classifier (throughput)",
+                ">= 0.8x",
+                f"{row['vs_raw_classifier']:.2f}x",
+                row["vs_raw_classifier"] >= 0.8,
+            )
+            report.goal(
+                f"{row['variant']}: >= 0.8x raw classifier + faces (same work)",
+                ">= 0.8x",
+                f"{row['vs_raw_same_work']:.2f}x",
+                row["vs_raw_same_work"] >= 0.8,
+            )
+    report.note(
+        "Every DetectLabels call also runs the MTCNN face detector (Person/Face/Head labels), "
+        "so 'raw classifier' is not the same work; 'raw classifier + faces' is."
+    )
+    return report
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m bench.labeler", description=__doc__)
+    parser.add_argument("--repetitions", type=int, default=8, help="passes over samples/")
+    parser.add_argument("--threads", type=int, default=2, help="client threads for throughput")
+    args = parser.parse_args(argv)
+    run(args).write()
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
