@@ -46,6 +46,7 @@ class RawModels:
 
         from localdev.rekognition.classifier import MODEL_FILE
         from localdev.rekognition.faces import FaceDetector
+        from localdev.rekognition.operations import MIN_FACE_SIZE
         from localdev.rekognition.sessions import DEFAULT_THREADS, MODELS_DIR
 
         options = onnxruntime.SessionOptions()
@@ -55,7 +56,8 @@ class RawModels:
         self.classifier = onnxruntime.InferenceSession(
             str(MODELS_DIR / MODEL_FILE), options, providers=["CPUExecutionProvider"]
         )
-        self.faces = FaceDetector(threads=DEFAULT_THREADS)
+        # The same detector settings as the endpoint, so "same work" is the same work.
+        self.faces = FaceDetector(min_face_size=MIN_FACE_SIZE, threads=DEFAULT_THREADS)
         for session in (self.faces.p_net, self.faces.r_net, self.faces.o_net):
             session.load()
 

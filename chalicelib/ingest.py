@@ -17,7 +17,7 @@ from chalicelib import documents
 from chalicelib.eligibility import skip_reason
 from chalicelib.events import CREATED, MalformedMessage, ObjectEvent, parse_message
 from chalicelib.rekognition import ImageAnalysis, RekognitionLabeler, UnprocessableImage
-from chalicelib.store.base import FAILED, STALE, ImageStore, ImageWrite
+from chalicelib.store.base import FAILED, STALE, ImageStore, ImageWrite, StoreUnavailable
 
 INDEXED, DELETED, SKIPPED = "indexed", "deleted", "skipped"
 
@@ -69,7 +69,10 @@ class BatchIngestor:
                 )
             work.extend(_Work(message_id, event) for event in events)
 
-        self._label_all([item for item in work if item.event.action == CREATED])
+        self._skip_stale(work)
+        self._label_all(
+            [item for item in work if item.outcome is None and item.event.action == CREATED]
+        )
         self._store_all([item for item in work if item.outcome is None])
 
         for item in work:
@@ -78,6 +81,28 @@ class BatchIngestor:
                 failed.add(item.message_id)
         # Keep the order of the batch, which makes logs and tests easier to read.
         return [record["messageId"] for record in records if record["messageId"] in failed]
+
+    def _skip_stale(self, items: list[_Work]) -> None:
+        """Skip events that the store already holds a newer state for, before paying Rekognition.
+
+        Redelivered and late events are common (SQS delivers at least once; a failed batch is
+        retried whole), and each would otherwise cost a Rekognition call whose result the store
+        then refuses. When the store cannot answer, nothing can be written either: the batch
+        fails now, without calling Rekognition, and is retried later.
+        """
+        ids = {documents.image_id(item.event.bucket, item.event.key) for item in items}
+        try:
+            stored = self._store.stored_positions(sorted(ids))
+        except StoreUnavailable as error:
+            for item in items:
+                item.outcome, item.reason = FAILED, f"search store unavailable: {error}"
+            return
+        for item in items:
+            current = stored.get(documents.image_id(item.event.bucket, item.event.key))
+            position = {"sequencer": item.event.sequencer, "event_time": item.event.event_time}
+            if current and not documents.supersedes(position, current):
+                item.outcome = SKIPPED
+                item.reason = "stale event: a newer or equal state is already stored"
 
     def _label_all(self, items: list[_Work]) -> None:
         for item in items:

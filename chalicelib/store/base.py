@@ -51,6 +51,14 @@ class ImageStore(ABC):
         """
 
     @abstractmethod
+    def stored_positions(self, image_ids: Sequence[str]) -> dict[str, dict[str, Any]]:
+        """The event position (``sequencer``, ``event_time``) stored for each known image id,
+        tombstones included, so callers can skip stale events before doing paid work.
+
+        Raises StoreUnavailable when the store cannot answer.
+        """
+
+    @abstractmethod
     def get(self, image_id: str) -> dict[str, Any] | None:
         """The stored document of a live image; None when unknown or deleted."""
 

@@ -13,6 +13,7 @@ from elasticsearch.exceptions import (
 )
 from elasticsearch.exceptions import (
     ElasticsearchException,
+    NotFoundError,
     RequestError,
     TransportError,
 )
@@ -126,6 +127,16 @@ class ElasticsearchStore(ImageStore):
         return {doc["_id"]: doc for doc in response["docs"] if doc.get("found")}
 
     # -- reads --------------------------------------------------------------------------------
+
+    def stored_positions(self, image_ids: Sequence[str]) -> dict[str, dict[str, Any]]:
+        if not image_ids:
+            return {}
+        try:
+            with _unavailable_as_store_error():
+                stored = self._stored_states(list(image_ids))
+        except NotFoundError:  # no index yet: nothing is stored
+            return {}
+        return {image_id: doc["_source"] for image_id, doc in stored.items()}
 
     def get(self, image_id: str) -> dict[str, Any] | None:
         with _unavailable_as_store_error():

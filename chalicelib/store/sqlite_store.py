@@ -218,6 +218,20 @@ class SqliteStore(ImageStore):
 
     # -- reads --------------------------------------------------------------------------------
 
+    def stored_positions(self, image_ids: Sequence[str]) -> dict[str, dict[str, Any]]:
+        if not image_ids:
+            return {}
+        with self._reading() as connection:
+            rows = connection.execute(
+                "SELECT image_id, sequencer, event_time FROM images WHERE image_id IN "
+                f"({', '.join('?' for _ in image_ids)})",
+                list(image_ids),
+            ).fetchall()
+        return {
+            row["image_id"]: {"sequencer": row["sequencer"], "event_time": row["event_time"]}
+            for row in rows
+        }
+
     def get(self, image_id: str) -> dict[str, Any] | None:
         with self._reading() as connection:
             row = connection.execute(

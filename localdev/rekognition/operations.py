@@ -14,6 +14,9 @@ from .taxonomy import LabelInfo, ScoredLabel, Taxonomy
 LABEL_MODEL_VERSION = "local-efficientnet-lite0-1.0"
 DEFAULT_MIN_CONFIDENCE = 55.0  # Rekognition's default
 DEFAULT_MAX_DOMINANT_COLORS = 10
+# Faces under 40 px are too small to label a person by; skipping the finest pyramid scales
+# halves MTCNN's time and finds the same faces on the samples (bench.labeler).
+MIN_FACE_SIZE = 40
 FEATURES = {"GENERAL_LABELS", "IMAGE_PROPERTIES"}
 
 # Labels that come from the face detector: ImageNet has no person class.
@@ -96,9 +99,7 @@ class LocalRekognitionService:
         self.s3_client = s3_client
         self.classifier = ImageNetClassifier(threads)
         self.taxonomy = Taxonomy()
-        # Faces under 40 px are too small to label a person by; skipping the finest pyramid
-        # scales halves MTCNN's time and finds the same faces on the samples (bench.labeler).
-        self.face_detector = FaceDetector(min_face_size=40, threads=threads)
+        self.face_detector = FaceDetector(min_face_size=MIN_FACE_SIZE, threads=threads)
         self.operations: dict[str, Callable[[dict], dict]] = {
             "DetectLabels": self.detect_labels,
             "DetectFaces": self.detect_faces,

@@ -318,3 +318,23 @@ def test_hostile_free_text_is_words_not_syntax(loaded_store, hostile):
     store, _ = loaded_store
     assert keys(store, text=hostile) == []
     assert keys(store, text="dog*") == keys(store, text="dog")
+
+
+def test_stored_positions_include_tombstones_and_skip_unknown_ids(loaded_store):
+    store, _ = loaded_store
+    live, deleted = by_key("parks/dog-park.jpg"), by_key("parks/gone.jpg")
+    positions = store.stored_positions(
+        [fixtures.image_id(live), fixtures.image_id(deleted), "0" * 64]
+    )
+    assert set(positions) == {fixtures.image_id(live), fixtures.image_id(deleted)}
+    assert positions[fixtures.image_id(live)]["sequencer"] == live.sequencer
+    assert positions[fixtures.image_id(deleted)]["sequencer"] == deleted.sequencer + "1"
+    assert positions[fixtures.image_id(live)]["event_time"] == canonical_time(
+        fixtures.event_time(live)
+    )
+
+
+def test_stored_positions_of_an_empty_store(empty_store):
+    store, _ = empty_store
+    assert store.stored_positions(["a" * 64]) == {}
+    assert store.stored_positions([]) == {}

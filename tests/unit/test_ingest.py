@@ -10,7 +10,7 @@ import pytest
 from chalicelib.documents import image_id
 from chalicelib.ingest import BatchIngestor
 from chalicelib.rekognition import ImageAnalysis, UnprocessableImage
-from chalicelib.store.base import FAILED, STALE, WRITTEN, WriteResult
+from chalicelib.store.base import FAILED, STALE, WRITTEN, StoreUnavailable, WriteResult
 from tests.samples import s3_event_body, sqs_record
 
 
@@ -43,9 +43,16 @@ class FakeLabeler:
 class FakeStore:
     """Records writes; answers WRITTEN unless a result is configured for a key."""
 
-    def __init__(self, results_by_key=None):
+    def __init__(self, results_by_key=None, stored=None, unavailable=False):
         self.results_by_key = results_by_key or {}
+        self.stored = stored or {}
+        self.unavailable = unavailable
         self.writes = []
+
+    def stored_positions(self, image_ids):
+        if self.unavailable:
+            raise StoreUnavailable("ConnectionError: refused")
+        return {i: self.stored[i] for i in image_ids if i in self.stored}
 
     def write(self, writes):
         self.writes.extend(writes)
@@ -194,3 +201,32 @@ def test_a_message_fails_when_any_of_its_records_fails(logger):
         ]
     )
     assert failed == ["m-multi"]
+
+
+def test_events_older_than_the_stored_state_cost_no_rekognition_call(logger, caplog):
+    newer = {"sequencer": "0055AED6DCD90281F0", "event_time": "2026-11-27T20:00:00.000000Z"}
+    store = FakeStore(stored={image_id("photos", "seen.jpg"): newer})
+    labeler = FakeLabeler()
+    records = [
+        sqs_record("m-old", s3_event_body("ObjectCreated:Put", "seen.jpg")),
+        sqs_record("m-new", s3_event_body("ObjectCreated:Put", "new.jpg")),
+    ]
+    with caplog.at_level(logging.INFO, logger="test-ingest"):
+        failed = ingestor(labeler, store, logger).process(records)
+    assert failed == []
+    assert labeler.calls == [("photos", "new.jpg", None)]
+    assert [w.document["key"] for w in store.writes] == ["new.jpg"]
+    old = next(r for r in caplog.records if r.message_id == "m-old")
+    assert (old.outcome, old.reason.startswith("stale event")) == ("skipped", True)
+
+
+def test_an_unavailable_store_fails_the_batch_before_any_rekognition_call(logger):
+    labeler, store = FakeLabeler(), FakeStore(unavailable=True)
+    records = [
+        sqs_record("m-1", s3_event_body("ObjectCreated:Put", "a.jpg")),
+        sqs_record("m-2", s3_event_body("ObjectRemoved:Delete", "b.jpg")),
+        sqs_record("m-test", json.dumps({"Service": "Amazon S3", "Event": "s3:TestEvent"})),
+    ]
+    failed = ingestor(labeler, store, logger).process(records)
+    assert failed == ["m-1", "m-2"]
+    assert labeler.calls == [] and store.writes == []
