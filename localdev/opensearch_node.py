@@ -336,6 +336,22 @@ def kill_processes_using(run_dir: Path) -> None:
                 os.kill(int(proc.name), signal.SIGKILL)
 
 
+def node_environment(run_dir: Path, heap: str | None) -> dict[str, str]:
+    """The environment a node of this run folder starts with (also used to restart it)."""
+    env = dict(os.environ)
+    env.pop("JAVA_TOOL_OPTIONS", None)
+    env.update(
+        OPENSEARCH_JAVA_OPTS=heap_options(heap),
+        OPENSEARCH_PATH_CONF=str(run_dir / "config"),
+        OPENSEARCH_TMPDIR=str(run_dir / "tmp"),
+        HOME=str(run_dir),
+    )
+    jdk = java_home()
+    if jdk:
+        env["JAVA_HOME"] = env["OPENSEARCH_JAVA_HOME"] = jdk
+    return env
+
+
 def start_node(
     heap: str | None = None, version: str = VERSION, timeout: float = START_TIMEOUT
 ) -> Node:
@@ -373,17 +389,7 @@ def start_node(
         chown_tree(run_dir, node_user)
         command = ["runuser", "-u", node_user, "--", *command]
 
-    env = dict(os.environ)
-    env.pop("JAVA_TOOL_OPTIONS", None)
-    env.update(
-        OPENSEARCH_JAVA_OPTS=heap_options(heap),
-        OPENSEARCH_PATH_CONF=str(run_dir / "config"),
-        OPENSEARCH_TMPDIR=str(run_dir / "tmp"),
-        HOME=str(run_dir),
-    )
-    jdk = java_home()
-    if jdk:
-        env["JAVA_HOME"] = env["OPENSEARCH_JAVA_HOME"] = jdk
+    env = node_environment(run_dir, heap)
 
     log_path = run_dir / "node.log"  # console output; jvm.options writes gc.log to cwd/logs
     with log_path.open("wb") as log:

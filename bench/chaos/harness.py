@@ -297,20 +297,10 @@ def restart_node_in_place(node, heap: str) -> None:
     and the environment start_node() builds. node.process is replaced, so node.stop() still
     stops the new process group and removes the folder.
     """
-    from localdev.opensearch_node import heap_options, java_home, wait_until_yellow
+    from localdev.opensearch_node import node_environment, wait_until_yellow
 
     run_dir: Path = node.run_dir
-    env = dict(os.environ)
-    env.pop("JAVA_TOOL_OPTIONS", None)
-    env.update(
-        OPENSEARCH_JAVA_OPTS=heap_options(heap),
-        OPENSEARCH_PATH_CONF=str(run_dir / "config"),
-        OPENSEARCH_TMPDIR=str(run_dir / "tmp"),
-        HOME=str(run_dir),
-    )
-    jdk = java_home()
-    if jdk:
-        env["JAVA_HOME"] = env["OPENSEARCH_JAVA_HOME"] = jdk
+    env = node_environment(run_dir, heap)
     with node.log_path.open("ab") as log:
         node.process = subprocess.Popen(
             node.process.args,
