@@ -28,7 +28,6 @@ from urllib.parse import quote
 
 from bench import corpus, nodes
 from bench.report import (
-    PROJECT_ROOT,
     Deadline,
     Report,
     Stopwatch,
@@ -37,6 +36,7 @@ from bench.report import (
     percentile,
     ratio,
 )
+from localdev.chalice_stage import stage_copy
 
 DEFAULT_SIZES = (10_000, 100_000, 1_000_000)
 CHUNK = 2_000  # documents per _bulk request (about 5.5 MB)
@@ -172,11 +172,8 @@ class Recorder:
 
 def stage_project(url: str, alias: str) -> Path:
     """A copy of .chalice/ whose dev stage points at the node (the clone's is left as it is)."""
-    project = Path(tempfile.mkdtemp(prefix="bench-search-"))
-    shutil.copytree(PROJECT_ROOT / ".chalice", project / ".chalice")
-    path = project / ".chalice" / "config.json"
-    config = json.loads(path.read_text())
-    config["stages"]["dev"]["environment_variables"].update(
+    return stage_copy(
+        Path(tempfile.mkdtemp(prefix="bench-search-")),
         SEARCH_ENDPOINT=url,
         INDEX_ALIAS=alias,
         AWS_REGION="us-east-1",
@@ -185,8 +182,6 @@ def stage_project(url: str, alias: str) -> Path:
         AWS_SECRET_ACCESS_KEY="example-secret",
         LOG_LEVEL="WARNING",
     )
-    path.write_text(json.dumps(config))
-    return project
 
 
 def deep_page_path(api, path: str, page: int) -> str:

@@ -32,6 +32,10 @@ class _Work:
     outcome: str | None = None
     reason: str | None = None
 
+    @property
+    def image_id(self) -> str:
+        return documents.image_id(self.event.bucket, self.event.key)
+
 
 class BatchIngestor:
     def __init__(
@@ -90,7 +94,7 @@ class BatchIngestor:
         then refuses. When the store cannot answer, nothing can be written either: the batch
         fails now, without calling Rekognition, and is retried later.
         """
-        ids = {documents.image_id(item.event.bucket, item.event.key) for item in items}
+        ids = {item.image_id for item in items}
         try:
             stored = self._store.stored_positions(sorted(ids))
         except StoreUnavailable as error:
@@ -98,7 +102,7 @@ class BatchIngestor:
                 item.outcome, item.reason = FAILED, f"search store unavailable: {error}"
             return
         for item in items:
-            current = stored.get(documents.image_id(item.event.bucket, item.event.key))
+            current = stored.get(item.image_id)
             position = {"sequencer": item.event.sequencer, "event_time": item.event.event_time}
             if current and not documents.supersedes(position, current):
                 item.outcome = SKIPPED
@@ -132,7 +136,7 @@ class BatchIngestor:
         now = self._clock()
         writes = [
             ImageWrite(
-                documents.image_id(item.event.bucket, item.event.key),
+                item.image_id,
                 documents.image_document(item.event, item.analysis, self._region, now)
                 if item.analysis
                 else documents.tombstone(item.event, now),
@@ -166,7 +170,7 @@ class BatchIngestor:
                 "bucket": event.bucket,
                 "key": event.key,
                 "event_name": event.event_name,
-                "image_id": documents.image_id(event.bucket, event.key),
+                "image_id": item.image_id,
                 "labels": [label["name"] for label in item.analysis.labels]
                 if item.analysis and item.outcome == INDEXED
                 else None,

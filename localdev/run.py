@@ -19,36 +19,12 @@ import time
 from datetime import UTC, datetime
 from pathlib import Path
 
-from chalicelib.documents import image_id
-from chalicelib.store.base import StoreUnavailable
 from chalicelib.timestamps import canonical_time
 from localdev import cli
 from localdev.stack import PROJECT_ROOT, LocalStack, StackOptions
 
 SAMPLES = PROJECT_ROOT / "samples"
 LABEL_TIMEOUT_SECONDS = 120
-
-
-def wait_until_indexed(stack: LocalStack, keys: list[str], since: str) -> dict[str, dict]:
-    """Poll the store until every uploaded image is indexed (at or after ``since``, so a
-    document left by an earlier run does not count); returns documents by key."""
-    store = stack.app_module.components.store
-    pending = {key: image_id(stack.options.bucket, key) for key in keys}
-    indexed: dict[str, dict] = {}
-    deadline = time.monotonic() + LABEL_TIMEOUT_SECONDS
-    while pending and time.monotonic() < deadline:
-        for key, document_id in list(pending.items()):
-            try:
-                document = store.get(document_id)
-            except StoreUnavailable:  # e.g. the index is still being created
-                break
-            if document is not None and document["indexed_at"] >= since:
-                indexed[key] = document
-                del pending[key]
-        time.sleep(0.2)
-    if pending:
-        raise SystemExit(f"not labelled within {LABEL_TIMEOUT_SECONDS} s: {sorted(pending)}")
-    return indexed
 
 
 def wait_until_searchable(stack: LocalStack, count: int) -> None:
@@ -82,7 +58,12 @@ def run(once: bool, port: int) -> int:
         print(f"Search store: {store}")
         uploaded_at = canonical_time(datetime.now(UTC))
         keys = cli.upload([str(SAMPLES)], options.bucket, s3=stack.s3)
-        indexed = wait_until_indexed(stack, keys, uploaded_at)
+        try:
+            indexed = stack.wait_until_indexed(
+                keys, since=uploaded_at, timeout=LABEL_TIMEOUT_SECONDS
+            )
+        except TimeoutError as error:
+            raise SystemExit(str(error)) from None
         wait_until_searchable(stack, len(indexed))
         print(f"\n{len(indexed)} images indexed in {time.monotonic() - started:.1f} s:")
         print_labels(indexed)

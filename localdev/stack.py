@@ -17,11 +17,15 @@ import json
 import logging
 import os
 import threading
+import time
 import urllib.request
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import boto3
+
+from chalicelib.documents import image_id
+from chalicelib.store.base import StoreUnavailable
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 REGION = "us-east-1"
@@ -238,6 +242,32 @@ class LocalStack:
         self._stoppers.append(stop_api)
 
     # -- what the runner and the tests ask --------------------------------------------------------
+
+    def wait_until_indexed(
+        self, keys: list[str], *, bucket: str | None = None, since: str = "", timeout: float = 120
+    ) -> dict[str, dict]:
+        """Poll the store until every key is indexed (at or after ``since``, so that a document
+        left by an earlier run does not count); returns the documents by key.
+
+        Raises TimeoutError naming the keys still missing.
+        """
+        store = self.app_module.components.store
+        pending = {key: image_id(bucket or self.options.bucket, key) for key in keys}
+        indexed: dict[str, dict] = {}
+        deadline = time.monotonic() + timeout
+        while pending and time.monotonic() < deadline:
+            for key, document_id in list(pending.items()):
+                try:
+                    document = store.get(document_id)
+                except StoreUnavailable:  # e.g. the index is still being created
+                    break
+                if document is not None and document["indexed_at"] >= since:
+                    indexed[key] = document
+                    del pending[key]
+            time.sleep(0.2)
+        if pending:
+            raise TimeoutError(f"not indexed within {timeout} s: {sorted(pending)}")
+        return indexed
 
     def queue_depths(self) -> dict[str, int]:
         """Visible + in-flight messages of the queue and of its dead-letter queue."""

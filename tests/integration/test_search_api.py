@@ -2,8 +2,6 @@
 OpenSearch node loaded with the contract fixtures."""
 
 import json
-import shutil
-from pathlib import Path
 from urllib.parse import parse_qs, quote, urlsplit
 
 import pytest
@@ -12,27 +10,23 @@ from chalice.test import Client
 import app as app_module
 from chalicelib.components import Components
 from chalicelib.store.elasticsearch_store import ElasticsearchStore
+from localdev.chalice_stage import stage_copy
 from tests.contract import fixtures
 
 pytestmark = pytest.mark.integration
 
-PROJECT = Path(__file__).resolve().parents[2]
 ALL_LIVE = sorted(image.key for image in fixtures.LIVE)
 
 
 def stage_config(tmp_path, **variables):
-    shutil.copytree(PROJECT / ".chalice", tmp_path / ".chalice")
-    path = tmp_path / ".chalice" / "config.json"
-    config = json.loads(path.read_text())
-    config["stages"]["dev"]["environment_variables"].update(
+    return stage_copy(
+        tmp_path,
         AWS_REGION="us-east-1",
         # Presigning is a local computation; it only needs some credentials.
         AWS_ACCESS_KEY_ID="AKIAEXAMPLE",
         AWS_SECRET_ACCESS_KEY="example-secret",
         **variables,
     )
-    path.write_text(json.dumps(config))
-    return tmp_path
 
 
 @pytest.fixture(scope="module")

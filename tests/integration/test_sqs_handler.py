@@ -2,8 +2,6 @@
 the real OpenSearch node with the project's own .chalice/config.json (dev stage)."""
 
 import json
-import shutil
-from pathlib import Path
 
 import boto3
 import pytest
@@ -13,28 +11,23 @@ from chalice.test import Client
 import app as app_module
 from chalicelib.components import Components
 from chalicelib.documents import image_id
+from localdev.chalice_stage import stage_copy
 from tests.samples import s3_event_body, s3_record, sqs_event, sqs_record
 
 pytestmark = pytest.mark.integration
-
-PROJECT = Path(__file__).resolve().parents[2]
 
 
 @pytest.fixture
 def project_dir(tmp_path, opensearch_url, index_alias):
     """A copy of the project's chalice config whose dev stage points at the test node."""
-    shutil.copytree(PROJECT / ".chalice", tmp_path / ".chalice")
-    config_path = tmp_path / ".chalice" / "config.json"
-    config = json.loads(config_path.read_text())
-    config["stages"]["dev"]["environment_variables"].update(
+    return stage_copy(
+        tmp_path,
         SEARCH_ENDPOINT=opensearch_url,
         INDEX_ALIAS=index_alias,
         AWS_REGION="us-east-1",
         # One Rekognition call at a time, so the Stubber sees them in a known order.
         REKOGNITION_CONCURRENCY="1",
     )
-    config_path.write_text(json.dumps(config))
-    return tmp_path
 
 
 @pytest.fixture

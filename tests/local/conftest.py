@@ -4,8 +4,6 @@ import time
 
 import pytest
 
-from chalicelib.documents import image_id
-from chalicelib.store.base import StoreUnavailable
 from localdev.stack import LocalStack, StackOptions
 
 
@@ -34,17 +32,3 @@ def wait_for(condition, timeout=60.0, interval=0.2, what="condition"):
             return result
         time.sleep(interval)
     raise AssertionError(f"timed out after {timeout} s waiting for {what}")
-
-
-def wait_until_indexed(stack, keys, bucket=None):
-    store = stack.app_module.components.store
-    ids = [image_id(bucket or stack.options.bucket, key) for key in keys]
-
-    def documents():
-        try:
-            found = [store.get(i) for i in ids]
-        except StoreUnavailable:  # the index may still be starting
-            return None
-        return found if all(found) else None
-
-    return wait_for(documents, what=f"{keys} to be indexed")

@@ -6,7 +6,7 @@ from pathlib import Path
 
 from localdev import cli
 from localdev.run import SAMPLES
-from tests.local.conftest import wait_for, wait_until_indexed
+from tests.local.conftest import wait_for
 
 BROWSER_TESTS = Path(__file__).resolve().parents[1] / "browser"
 ARTIFACTS = Path(__file__).resolve().parents[2] / "artifacts"
@@ -21,7 +21,7 @@ def test_gallery_in_headless_chromium(local_stack, tmp_path):
         key = f"copies/coffee-{number:02d}.jpg"
         local_stack.s3.put_object(Bucket=bucket, Key=key, Body=coffee, ContentType="image/jpeg")
         keys.append(key)
-    wait_until_indexed(local_stack, keys)
+    local_stack.wait_until_indexed(keys, timeout=60)
     total = len(keys)
     wait_for(
         lambda: cli.search(local_stack.api_url, [])["total"] == total, what="all to be searchable"

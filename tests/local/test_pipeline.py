@@ -7,7 +7,7 @@ import urllib.request
 from chalicelib.documents import image_id
 from localdev import cli
 from localdev.run import SAMPLES
-from tests.local.conftest import wait_for, wait_until_indexed
+from tests.local.conftest import wait_for
 
 
 def api_get(stack, path):
@@ -22,7 +22,7 @@ def labels_of(document):
 def test_sample_images_are_labelled_and_searchable(local_stack):
     keys = cli.upload([str(SAMPLES)], local_stack.options.bucket, s3=local_stack.s3)
     assert sorted(keys) == sorted(path.name for path in SAMPLES.iterdir() if path.suffix != ".md")
-    documents = dict(zip(keys, wait_until_indexed(local_stack, keys), strict=True))
+    documents = local_stack.wait_until_indexed(keys, timeout=60)
 
     cat = labels_of(documents["chelsea-cat.jpg"])
     assert "Cat" in cat and "Animal" in cat["Cat"]["parents"]
@@ -49,7 +49,7 @@ def test_a_poison_message_ends_in_the_dlq_while_its_batch_is_indexed(local_stack
     local_stack.s3.put_object(
         Bucket=bucket, Key="good.jpg", Body=(SAMPLES / "coffee.jpg").read_bytes()
     )
-    wait_until_indexed(local_stack, ["good.jpg"])
+    local_stack.wait_until_indexed(["good.jpg"], timeout=60)
     obj = local_stack.s3.list_objects_v2(Bucket=bucket, Prefix="good.jpg")["Contents"][0]
     local_stack.sqs.send_message_batch(
         QueueUrl=local_stack.queue_url,
@@ -67,7 +67,7 @@ def test_a_poison_message_ends_in_the_dlq_while_its_batch_is_indexed(local_stack
 def test_deleting_an_object_removes_it_from_search(local_stack):
     bucket = local_stack.options.bucket
     local_stack.s3.upload_file(str(SAMPLES / "chelsea-cat.jpg"), bucket, "to delete.jpg")
-    wait_until_indexed(local_stack, ["to delete.jpg"])
+    local_stack.wait_until_indexed(["to delete.jpg"], timeout=60)
     local_stack.s3.delete_object(Bucket=bucket, Key="to delete.jpg")
     store = local_stack.app_module.components.store
     wait_for(lambda: store.get(image_id(bucket, "to delete.jpg")) is None, what="the delete")
@@ -88,5 +88,5 @@ def test_backfill_indexes_images_stored_before_the_pipeline(local_stack):
 
     keys = [f"archive/{path.name}" for path in SAMPLES.iterdir() if path.suffix != ".md"]
     assert sent == len(keys)  # notes.txt is not an image
-    wait_until_indexed(local_stack, keys, bucket="older-photos")
+    local_stack.wait_until_indexed(keys, bucket="older-photos", timeout=60)
     wait_for(lambda: local_stack.queue_depths() == {"queue": 0, "dlq": 0}, what="an empty queue")
