@@ -10,7 +10,7 @@ PYTEST_ARGS ?=
 STAGE ?= dev
 DEPLOY_ARGS ?=
 
-.PHONY: run run-once test lint format openapi opensearch bench chaos deploy status teardown \
+.PHONY: run run-once test lint format openapi opensearch bench chaos plan deploy status teardown \
 	dashboards clean
 
 $(INSTALLED): requirements.txt requirements-local.txt requirements-dev.txt
@@ -70,7 +70,12 @@ bench: $(INSTALLED)
 chaos: $(INSTALLED)
 	$(BIN)/python -m bench.chaos
 
-## deploy: create or update everything for STAGE (default dev) in your AWS account; safe to re-run.
+## plan: the preflight checks and what `make deploy` would create or change; changes nothing.
+plan: $(INSTALLED)
+	$(BIN)/python -m localdev.aws plan --stage $(STAGE) $(DEPLOY_ARGS)
+
+## deploy: preflight, then create or update everything for STAGE (default dev) in your AWS
+## account; safe to re-run from any clone.
 deploy: $(INSTALLED)
 	$(BIN)/python -m localdev.aws deploy --stage $(STAGE) $(DEPLOY_ARGS)
 

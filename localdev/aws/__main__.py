@@ -1,4 +1,4 @@
-"""python -m localdev.aws deploy|status|teardown|dashboards --stage STAGE ...
+"""python -m localdev.aws plan|deploy|status|teardown|dashboards --stage STAGE ...
 
 Credentials and region come from the usual AWS sources (profile, environment, SSO).
 AWS_ENDPOINT_URL points every client, and the chalice subprocess, at another endpoint
@@ -16,7 +16,14 @@ from botocore.exceptions import BotoCoreError, ClientError
 
 from localdev.aws import dashboards, stack
 from localdev.aws.context import PROJECT_ROOT, Context, DeployError
-from localdev.aws.deploy import API_AUTH_CHOICES, DeployOptions, dashboards_base_for, deploy
+from localdev.aws.deploy import (
+    API_AUTH_CHOICES,
+    DeployOptions,
+    PreflightFailed,
+    checked_plan,
+    dashboards_base_for,
+    deploy,
+)
 from localdev.aws.stack import StackError, Waiting
 
 
@@ -37,7 +44,29 @@ def build_parser() -> argparse.ArgumentParser:
         )
 
     run = commands.add_parser("deploy", help="create or update everything for a stage")
-    common(run)
+    preview = commands.add_parser("plan", help="preflight checks and what deploy would change")
+    for sub in (run, preview):
+        common(sub)
+        deploy_options(sub)
+
+    show = commands.add_parser("status", help="what exists for a stage")
+    common(show)
+    show.add_argument("--json", action="store_true", help="machine-readable output")
+
+    down = commands.add_parser("teardown", help="delete everything of a stage")
+    common(down)
+    down.add_argument("--yes", action="store_true", help="do not ask for confirmation")
+    down.add_argument(
+        "--delete-index", action="store_true", help="also delete the index on an existing cluster"
+    )
+
+    board = commands.add_parser("dashboards", help="import the saved objects")
+    common(board, stage_required=False)
+    board.add_argument("--url", help="Kibana/Dashboards base URL, e.g. http://localhost:5601")
+    return parser
+
+
+def deploy_options(run: argparse.ArgumentParser) -> None:
     run.add_argument("--yes", action="store_true", help="do not ask before creating the stack")
     run.add_argument(
         "--bucket-name", help="image bucket (default <app>-<stage>-<account>-<region>)"
@@ -67,22 +96,16 @@ def build_parser() -> argparse.ArgumentParser:
     )
     run.add_argument("--max-receive-count", type=int, help="receives before the DLQ (default 5)")
     run.add_argument("--dashboards-url", help="import saved objects here instead")
-
-    show = commands.add_parser("status", help="what exists for a stage")
-    common(show)
-    show.add_argument("--json", action="store_true", help="machine-readable output")
-
-    down = commands.add_parser("teardown", help="delete everything of a stage")
-    common(down)
-    down.add_argument("--yes", action="store_true", help="do not ask for confirmation")
-    down.add_argument(
-        "--delete-index", action="store_true", help="also delete the index on an existing cluster"
+    run.add_argument(
+        "--public-uploads",
+        action="store_true",
+        help="allow --uploads on an --api-auth none stage (anyone can upload)",
     )
-
-    board = commands.add_parser("dashboards", help="import the saved objects")
-    common(board, stage_required=False)
-    board.add_argument("--url", help="Kibana/Dashboards base URL, e.g. http://localhost:5601")
-    return parser
+    run.add_argument(
+        "--allow-broad-admins",
+        action="store_true",
+        help="allow '*', an account root or another account's principal as --admin-arn",
+    )
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -94,6 +117,11 @@ def main(argv: list[str] | None = None) -> int:
     )
     try:
         return COMMANDS[args.command](ctx, args)
+    except PreflightFailed as error:
+        for problem in error.report.problems:
+            print(f"problem: {problem.line()}", file=sys.stderr)
+        print(f"{len(error.report.problems)} problem(s); nothing was changed", file=sys.stderr)
+        return 2
     except (DeployError, StackError, dashboards.ImportFailed, ValueError) as error:
         print(f"error: {error}", file=sys.stderr)
         return 1
@@ -102,8 +130,8 @@ def main(argv: list[str] | None = None) -> int:
         return 1
 
 
-def _deploy(ctx: Context, args) -> int:
-    options = DeployOptions(
+def _options(args) -> DeployOptions:
+    return DeployOptions(
         bucket_name=args.bucket_name,
         existing_domain=args.existing_domain,
         search_endpoint=args.search_endpoint,
@@ -115,8 +143,25 @@ def _deploy(ctx: Context, args) -> int:
         uploads=args.uploads,
         dashboards_url=args.dashboards_url,
         assume_yes=args.yes,
+        public_uploads=args.public_uploads,
+        allow_broad_admins=args.allow_broad_admins,
     )
-    deploy(ctx, options)
+
+
+def _deploy(ctx: Context, args) -> int:
+    deploy(ctx, _options(args))
+    return 0
+
+
+def _plan(ctx: Context, args) -> int:
+    from localdev.aws import changes
+
+    ctx.step(f"Preflight for stage {ctx.stage}")
+    decided = checked_plan(ctx, _options(args))
+    ctx.detail("all checks passed")
+    ctx.step(f"Plan for stage {ctx.stage} (account {ctx.account}, {ctx.region}); nothing changed")
+    for line in changes.describe(ctx, decided):
+        ctx.detail(line)
     return 0
 
 
@@ -166,6 +211,7 @@ def _no_search():
 
 
 COMMANDS = {
+    "plan": _plan,
     "deploy": _deploy,
     "status": _status,
     "teardown": _teardown,

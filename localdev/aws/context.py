@@ -12,6 +12,8 @@ import boto3
 from botocore.config import Config
 
 from localdev.aws import chalice_config
+from localdev.aws.discovery import StageNames
+from localdev.aws.principals import resolve_caller
 from localdev.aws.stack import Waiting, stack_name
 
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
@@ -50,7 +52,10 @@ class Context:
     def region(self) -> str:
         region = self.session.region_name
         if not region:
-            raise DeployError("no AWS region: set AWS_REGION (or AWS_DEFAULT_REGION) or a profile")
+            raise DeployError(
+                "no AWS region: set AWS_DEFAULT_REGION (or region in your AWS profile), "
+                "e.g. export AWS_DEFAULT_REGION=us-east-1"
+            )
         return region
 
     @cached_property
@@ -65,10 +70,14 @@ class Context:
     def partition(self) -> str:
         return self.identity["Arn"].split(":")[1]
 
+    @cached_property
+    def caller(self) -> tuple[str, str | None]:
+        """The caller as a resource-policy principal (role ARN with its path) and a warning."""
+        return resolve_caller(self.client("iam"), self.identity["Arn"])
+
     @property
     def caller_principal_arn(self) -> str:
-        """The caller as a principal that resource policies accept (a role, not its session)."""
-        return principal_arn(self.identity["Arn"])
+        return self.caller[0]
 
     # -- project ----------------------------------------------------------------------------
 
@@ -87,28 +96,17 @@ class Context:
         return stack_name(self.app_name, self.stage)
 
     @property
+    def names(self) -> StageNames:
+        """The names AWS knows the stage's chalice resources by."""
+        return StageNames(
+            app_name=self.app_name,
+            stage=self.stage,
+            partition=self.partition,
+            region=self.region,
+            api_gateway_stage=self.stage_view().api_gateway_stage,
+        )
+
+    @property
     def resource_name(self) -> str:
         """Name of the API key and usage plan."""
         return f"{self.app_name}-{self.stage}"
-
-
-def principal_arn(caller_arn: str) -> str:
-    """``arn:aws:sts::1:assumed-role/Admin/me`` -> ``arn:aws:iam::1:role/Admin``.
-
-    Resource policies name roles, never their sessions. (A role with a path loses the path in
-    its session ARN; pass such a role with --admin-arn.)
-    """
-    partition, service, account, resource = _split_arn(caller_arn)
-    if service == "sts" and resource.startswith("assumed-role/"):
-        role = resource.split("/")[1]
-        return f"arn:{partition}:iam::{account}:role/{role}"
-    if service == "sts" and resource.startswith("user/"):
-        return f"arn:{partition}:iam::{account}:{resource}"
-    return caller_arn
-
-
-def _split_arn(arn: str) -> tuple[str, str, str, str]:
-    parts = arn.split(":", 5)
-    if len(parts) != 6:
-        raise DeployError(f"not an ARN: {arn}")
-    return parts[1], parts[2], parts[4], parts[5]

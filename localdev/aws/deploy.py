@@ -4,7 +4,6 @@ index, dashboards. Every step converges, so running it again is safe and cheap.
 
 from __future__ import annotations
 
-import re
 import subprocess
 import sys
 import time
@@ -13,16 +12,25 @@ from urllib.parse import urlsplit
 
 from botocore.exceptions import ClientError
 
-from localdev.aws import api_keys, chalice_config, dashboards, event_source, policy, stack
+from localdev.aws import (
+    api_keys,
+    chalice_config,
+    dashboards,
+    discovery,
+    event_source,
+    log_groups,
+    policy,
+    preflight,
+    stack,
+)
 from localdev.aws.context import Context, DeployError
 from localdev.aws.policy import PolicyInputs
 
 API_AUTH_CHOICES = ("iam", "api_key", "none")
 # AWS recommends a queue visibility timeout of six times the function timeout (plus the
 # batching window), so a throttled or retried invocation does not see its messages reappear.
-VISIBILITY_FACTOR = 6
-BUCKET_NAME = re.compile(r"^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$")
-DOMAIN_NAME = re.compile(r"^[a-z][a-z0-9-]{2,27}$")
+VISIBILITY_FACTOR = preflight.VISIBILITY_FACTOR
+LOG_RETENTION_DAYS = 14
 DEFAULT_UPLOAD_PREFIX = "uploads/"
 INDEX_ATTEMPTS = 8  # about four minutes of backoff
 
@@ -40,6 +48,8 @@ class DeployOptions:
     uploads: bool | None = None
     dashboards_url: str | None = None
     assume_yes: bool = False
+    public_uploads: bool = False  # uploads on an API_AUTH=none stage: refused unless set
+    allow_broad_admins: bool = False  # account roots, other accounts or '*' as domain admins
 
 
 @dataclass(frozen=True)
@@ -64,19 +74,20 @@ class DeployResult:
 
 
 def run_chalice(ctx: Context, *args: str) -> None:
-    """Runs the chalice CLI of this interpreter from the project root; output streams through."""
+    """Runs the chalice CLI of this interpreter from the project root, printing as it goes."""
     command = [sys.executable, "-c", "import sys; from chalice.cli import main; sys.exit(main())"]
     ctx.detail(f"$ chalice {' '.join(args)}")
-    process = subprocess.run(
+    with subprocess.Popen(
         [*command, *args],
         cwd=ctx.project_dir,
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
         text=True,
-        check=False,
-    )
-    for line in process.stdout.splitlines():
-        ctx.detail(f"  {line}")
+        bufsize=1,
+    ) as process:
+        assert process.stdout is not None
+        for line in process.stdout:
+            ctx.detail(f"  {line.rstrip()}")
     if process.returncode != 0:
         raise DeployError(f"chalice {args[0]} failed with exit code {process.returncode}")
 
@@ -125,13 +136,7 @@ def describe_existing_domain(ctx: Context, name: str) -> SearchTarget:
 
 
 def domain_name(ctx: Context) -> str:
-    name = f"{ctx.app_name}-{ctx.stage}"
-    if not DOMAIN_NAME.match(name):
-        raise DeployError(
-            f"domain name {name!r} is not valid (3-28 characters: lowercase letters, digits, "
-            "hyphens); use a shorter stage name or --existing-domain"
-        )
-    return name
+    return f"{ctx.app_name}-{ctx.stage}"
 
 
 def default_bucket_name(ctx: Context) -> str:
@@ -169,8 +174,6 @@ def plan(ctx: Context, options: DeployOptions) -> Plan:
     if api_auth not in API_AUTH_CHOICES:
         raise DeployError(f"API_AUTH must be one of {', '.join(API_AUTH_CHOICES)}, got {api_auth}")
     bucket = options.bucket_name or previous.get("BucketName") or default_bucket_name(ctx)
-    if not BUCKET_NAME.match(bucket) or ".." in bucket:
-        raise DeployError(f"bucket name {bucket!r} is not valid; pass --bucket-name")
     search = resolve_search(ctx, options, previous)
     admins = options.admin_arns
     if admins is None:
@@ -234,17 +237,48 @@ def plan(ctx: Context, options: DeployOptions) -> Plan:
     )
 
 
-def deploy(ctx: Context, options: DeployOptions) -> DeployResult:
-    ctx.step(f"Deploying stage {ctx.stage} to account {ctx.account}, region {ctx.region}")
-    decided = plan(ctx, options)
-    view = ctx.stage_view()
-    cfn = ctx.client("cloudformation")
-    params, api_auth, uploads = decided.params, decided.api_auth, decided.uploads
-    if api_auth == "none":
-        ctx.detail("WARNING: API_AUTH=none: anyone with the URL can search the images")
-    if ctx.caller_principal_arn not in params["AdminPrincipalArns"].split(","):
-        ctx.detail(f"note: {ctx.caller_principal_arn} is not an admin; index set-up may be denied")
+def preflight_inputs(decided: Plan, options: DeployOptions) -> preflight.Inputs:
+    return preflight.Inputs(
+        bucket=decided.params["BucketName"],
+        admin_arns=[a for a in decided.params["AdminPrincipalArns"].split(",") if a],
+        creates_domain=not decided.search.endpoint,
+        uses_aws_domain=bool(decided.search.domain_arn),
+        api_auth=decided.api_auth,
+        uploads=decided.uploads,
+        public_uploads=options.public_uploads,
+        allow_broad_admins=options.allow_broad_admins,
+    )
 
+
+def checked_plan(ctx: Context, options: DeployOptions) -> Plan:
+    """The plan, after every preflight check passed (PreflightFailed names each problem)."""
+    access = preflight.check_access(ctx)
+    if not access.ok:
+        raise PreflightFailed(access)
+    decided = plan(ctx, options)
+    report = preflight.run(ctx, preflight_inputs(decided, options))
+    for line in report.lines():
+        ctx.detail(line)
+    if not report.ok:
+        raise PreflightFailed(report)
+    return decided
+
+
+class PreflightFailed(DeployError):
+    def __init__(self, report: preflight.Report):
+        self.report = report
+        super().__init__(
+            f"{len(report.problems)} problem(s) before anything was created:\n"
+            + "\n".join(p.line() for p in report.problems)
+        )
+
+
+def deploy(ctx: Context, options: DeployOptions) -> DeployResult:
+    ctx.step(f"Preflight for stage {ctx.stage}")
+    decided = checked_plan(ctx, options)
+    ctx.step(f"Deploying stage {ctx.stage} to account {ctx.account}, region {ctx.region}")
+    if decided.api_auth == "none":
+        ctx.detail("WARNING: API_AUTH=none: anyone with the URL can search the images")
     if not decided.exists and not options.assume_yes:
         _confirm_creation(ctx, decided.search)
     if decided.deletes_domain and not options.assume_yes:
@@ -252,26 +286,77 @@ def deploy(ctx: Context, options: DeployOptions) -> DeployResult:
             f"switching to {decided.search.endpoint} deletes the stack's OpenSearch domain and "
             "its index; pass --yes to do that"
         )
+    policy_file = _write_policy(ctx, decided.policy_document)
+    outputs = _deploy_stack(ctx, decided)
+    _ensure_log_groups(ctx)
+    _write_stage_config(ctx, decided, outputs, policy_file.name)
+    _restore_chalice_state(ctx, outputs["QueueArn"])
+    ctx.step(f"chalice deploy --stage {ctx.stage}")
+    run_chalice(ctx, "deploy", "--stage", ctx.stage)
+    resources = event_source.deployed_resources(ctx.project_dir, ctx.stage)
+    _check_functions(ctx, resources)
+    mappings = _enable_partial_batches(ctx, resources)
+    api = event_source.rest_api(resources)
+    api_url = api["rest_api_url"] if api else None
+    key_id = _api_access(ctx, decided.api_auth, api)
+    if decided.uploads and api_url:
+        _allow_upload_origin(ctx, decided, api_url)
+    ctx.step(f"Index template and alias on {outputs['SearchEndpoint']}")
+    alias = setup_index(ctx, outputs["SearchEndpoint"])
+    ctx.detail(f"alias {alias} ready")
+    dashboards_link = _import_saved_objects(ctx, options, outputs, decided.search)
+    _print_summary(ctx, api_url, decided.api_auth, key_id, dashboards_link, outputs)
+    return DeployResult(
+        stack_outputs=outputs,
+        api_url=api_url,
+        api_auth=decided.api_auth,
+        api_key_id=key_id,
+        dashboards_url=dashboards_link,
+        event_source_mappings=mappings,
+        policy_path=str(policy_file),
+    )
 
-    # 1. The least-privilege policy, rendered for this stage.
-    document = decided.policy_document
+
+# -- the steps -----------------------------------------------------------------------------------
+
+
+def _write_policy(ctx: Context, document: dict):
     policy_file, written = policy.write_policy(ctx.project_dir, ctx.stage, document)
     relative = policy_file.relative_to(ctx.project_dir)
     ctx.step(f"Role policy {relative}: {'written' if written else 'unchanged'}")
     for statement in document["Statement"]:
         ctx.detail(f"{statement['Sid']}: {', '.join(statement['Action'])}")
+    return policy_file
 
-    # 2. The supporting resources.
-    tags = decided.tags
+
+def _deploy_stack(ctx: Context, decided: Plan) -> dict[str, str]:
+    cfn = ctx.client("cloudformation")
     ctx.step(f"Stack {ctx.stack_name}")
     if not decided.exists and not decided.search.endpoint:
         ctx.detail("a new OpenSearch domain takes 15-30 minutes to create")
-    outcome = stack.deploy(cfn, ctx.stack_name, params, tags, ctx.waiting, ctx.detail)
+    outcome = stack.deploy(
+        cfn, ctx.stack_name, decided.params, decided.tags, ctx.waiting, ctx.detail
+    )
     outputs = stack.outputs(stack.describe(cfn, ctx.stack_name))
     ctx.detail(f"{outcome}: bucket {outputs['BucketName']}, queue {outputs['QueueName']}")
     ctx.detail(f"search endpoint {outputs['SearchEndpoint']}")
+    return outputs
 
-    # 3. The stage's configuration for chalice.
+
+def _ensure_log_groups(ctx: Context) -> None:
+    """Before chalice creates the functions: the role may write to, never create, log groups."""
+    ctx.step("Log groups")
+    logs = ctx.client("logs")
+    retention = LOG_RETENTION_DAYS
+    for name in policy.function_names(ctx.app_name, ctx.stage):
+        group = f"/aws/lambda/{name}"
+        outcome = log_groups.ensure(
+            logs, group, retention, {"app": ctx.app_name, "stage": ctx.stage}
+        )
+        ctx.detail(f"{group}: {outcome} (retention {retention} days)")
+
+
+def _write_stage_config(ctx: Context, decided: Plan, outputs: dict[str, str], policy_name: str):
     config = chalice_config.load(ctx.project_dir)
     chalice_config.update_stage(
         config,
@@ -281,24 +366,60 @@ def deploy(ctx: Context, options: DeployOptions) -> DeployResult:
             "QUEUE_ARN": outputs["QueueArn"],
             "SEARCH_ENDPOINT": outputs["SearchEndpoint"],
             "IMAGE_BUCKET": outputs["BucketName"],
-            "API_AUTH": api_auth,
-            "UPLOAD_BUCKET": outputs["BucketName"] if uploads else None,
+            "API_AUTH": decided.api_auth,
+            "UPLOAD_BUCKET": outputs["BucketName"] if decided.uploads else None,
         },
         settings={
             "manage_iam_role": False,
             "iam_role_arn": outputs["FunctionRoleArn"],
-            "iam_policy_file": policy_file.name,
+            "iam_policy_file": policy_name,
         },
     )
     changed = chalice_config.save(ctx.project_dir, config)
     ctx.step(f".chalice/config.json stage {ctx.stage}: {'updated' if changed else 'unchanged'}")
 
-    # 4. The app.
-    ctx.step(f"chalice deploy --stage {ctx.stage}")
-    run_chalice(ctx, "deploy", "--stage", ctx.stage)
-    resources = event_source.deployed_resources(ctx.project_dir, ctx.stage)
 
-    # 5. Partial batch responses on the SQS event source.
+def _restore_chalice_state(ctx: Context, queue_arn: str) -> discovery.StageResources:
+    """Gives chalice the stage's existing resources, whichever clone deployed them."""
+    names = ctx.names
+    found = discovery.discover(ctx.client("lambda"), ctx.client("apigateway"), names, queue_arn)
+    ctx.step("Existing resources of the stage")
+    if found.empty:
+        ctx.detail("none: chalice creates the functions, the REST API and the event source")
+    for duplicate in found.duplicates:
+        ctx.detail(f"duplicate: {duplicate}")
+    for uuid in discovery.remove_duplicate_mappings(ctx.client("lambda"), found):
+        ctx.detail(f"removed duplicate event source mapping {uuid}")
+    if len(found.rest_api_ids) > 1:
+        ctx.detail(
+            f"keeping REST API {found.rest_api_ids[0]}; the others serve nothing of this stage "
+            f"after this deploy: teardown removes them, or delete them by hand"
+        )
+    state = discovery.deployed_state(found, names, queue_arn)
+    path = event_source.deployed_path(ctx.project_dir, ctx.stage)
+    written = discovery.write_deployed_state(path, state)
+    if state["resources"]:
+        ctx.detail(
+            f"{', '.join(r['name'] for r in state['resources'])}: "
+            f"{'recorded for chalice' if written else 'as chalice recorded them'}"
+        )
+    return found
+
+
+def _check_functions(ctx: Context, resources: list[dict]) -> None:
+    deployed = sorted(
+        event_source.function_name(r["lambda_arn"])
+        for r in event_source.resources_of(resources, "lambda_function")
+    )
+    expected = sorted(policy.function_names(ctx.app_name, ctx.stage))
+    if deployed != expected:
+        raise DeployError(
+            f"chalice deployed functions {deployed}, but the log groups and the role "
+            f"policy cover {expected}: add the new function to localdev/aws/policy.py"
+        )
+
+
+def _enable_partial_batches(ctx: Context, resources: list[dict]) -> list[dict]:
     ctx.step("SQS event source: FunctionResponseTypes=ReportBatchItemFailures")
     mappings = event_source.enable_partial_batch_responses(ctx.client("lambda"), resources)
     for mapping in mappings:
@@ -306,48 +427,54 @@ def deploy(ctx: Context, options: DeployOptions) -> DeployResult:
             f"{mapping['UUID']}: {mapping.get('State')}, batch size {mapping.get('BatchSize')}, "
             f"FunctionResponseTypes={mapping.get('FunctionResponseTypes')}"
         )
-    _check_log_groups(ctx, resources)
+    return mappings
 
-    # 6. API access.
-    api = event_source.rest_api(resources)
-    api_url = api["rest_api_url"] if api else None
+
+def _api_access(ctx: Context, api_auth: str, api: dict | None) -> str | None:
     apigateway = ctx.client("apigateway")
-    key_id = None
     if api_auth == "api_key" and api:
         access = api_keys.ensure(
-            apigateway, ctx.resource_name, api["rest_api_id"], view.api_gateway_stage
+            apigateway, ctx.resource_name, api["rest_api_id"], ctx.stage_view().api_gateway_stage
         )
-        key_id = access.key_id
-        ctx.step(f"API key {key_id} in usage plan {access.usage_plan_id}")
-    else:
-        removed = api_keys.delete(apigateway, ctx.resource_name)
-        if removed:
-            ctx.step(f"API auth is {api_auth}: removed {', '.join(removed)}")
+        ctx.step(f"API key {access.key_id} in usage plan {access.usage_plan_id}")
+        return access.key_id
+    removed = api_keys.delete(apigateway, ctx.resource_name)
+    if removed:
+        ctx.step(f"API auth is {api_auth}: removed {', '.join(removed)}")
+    return None
 
-    # 7. Browser uploads: the bucket must accept cross-origin POSTs from the API's origin.
-    if uploads and api_url:
-        origin = "{0.scheme}://{0.netloc}".format(urlsplit(api_url))
-        if params["UploadCorsOrigin"] != origin:
-            ctx.step(f"Bucket CORS for uploads from {origin}")
-            params["UploadCorsOrigin"] = origin
-            stack.deploy(cfn, ctx.stack_name, params, tags, ctx.waiting, ctx.detail)
 
-    # 8. The index template and the alias.
-    ctx.step(f"Index template and alias on {outputs['SearchEndpoint']}")
-    alias = setup_index(ctx, outputs["SearchEndpoint"])
-    ctx.detail(f"alias {alias} ready")
+def _allow_upload_origin(ctx: Context, decided: Plan, api_url: str) -> None:
+    """Browser uploads: the bucket must accept cross-origin POSTs from the API's origin."""
+    origin = "{0.scheme}://{0.netloc}".format(urlsplit(api_url))
+    if decided.params["UploadCorsOrigin"] == origin:
+        return
+    ctx.step(f"Bucket CORS for uploads from {origin}")
+    decided.params["UploadCorsOrigin"] = origin
+    stack.deploy(
+        ctx.client("cloudformation"),
+        ctx.stack_name,
+        decided.params,
+        decided.tags,
+        ctx.waiting,
+        ctx.detail,
+    )
 
-    # 9. Dashboards.
-    dashboards_base = options.dashboards_url or dashboards_base_for(ctx, outputs, decided.search)
-    dashboards_link = None
-    if dashboards_base:
-        ctx.step(f"Saved objects -> {dashboards_base}")
-        result = dashboards.import_saved_objects(dashboards_base, ctx.region, ctx.session)
-        dashboards_link = result.dashboard_url
-        ctx.detail(f"{result.success_count} objects imported")
-    else:
+
+def _import_saved_objects(
+    ctx: Context, options: DeployOptions, outputs: dict[str, str], search: SearchTarget
+) -> str | None:
+    base = options.dashboards_url or dashboards_base_for(ctx, outputs, search)
+    if not base:
         ctx.step("Saved objects: no Dashboards URL for this endpoint (pass --dashboards-url)")
+        return None
+    ctx.step(f"Saved objects -> {base}")
+    result = dashboards.import_saved_objects(base, ctx.region, ctx.session)
+    ctx.detail(f"{result.success_count} objects imported")
+    return result.dashboard_url
 
+
+def _print_summary(ctx, api_url, api_auth, key_id, dashboards_link, outputs) -> None:
     ctx.step("Deployed")
     ctx.detail(f"API:        {api_url or '-'} (auth: {api_auth})")
     if key_id:
@@ -359,42 +486,19 @@ def deploy(ctx: Context, options: DeployOptions) -> DeployResult:
     ctx.detail(
         f"Bucket:     {outputs['BucketName']} (aws s3 cp photo.jpg s3://{outputs['BucketName']}/)"
     )
-    return DeployResult(
-        stack_outputs=outputs,
-        api_url=api_url,
-        api_auth=api_auth,
-        api_key_id=key_id,
-        dashboards_url=dashboards_link,
-        event_source_mappings=mappings,
-        policy_path=str(policy_file),
-    )
 
 
 def _confirm_creation(ctx: Context, search: SearchTarget) -> None:
     cost = "an OpenSearch domain (about $30/month while it exists), " if not search.endpoint else ""
     ctx.say(
         f"This creates {cost}a bucket, queues and Lambda functions in account {ctx.account}. "
-        f"Remove everything with: python -m localdev.aws teardown --stage {ctx.stage}"
+        f"Remove everything with: make teardown STAGE={ctx.stage}"
     )
     if not sys.stdin.isatty():
         raise DeployError("not a terminal: pass --yes to confirm creating the stack")
     answer = input("Continue? [y/N] ").strip().lower()
     if answer not in ("y", "yes"):
         raise DeployError("cancelled")
-
-
-def _check_log_groups(ctx: Context, resources: list[dict]) -> None:
-    deployed = sorted(
-        event_source.function_name(r["lambda_arn"])
-        for r in event_source.resources_of(resources, "lambda_function")
-    )
-    expected = sorted(policy.function_names(ctx.app_name, ctx.stage))
-    if deployed != expected:
-        raise DeployError(
-            f"chalice deployed functions {deployed}, but the stack's log groups and the role "
-            f"policy cover {expected}: add the new function to infra/template.yaml and "
-            "localdev/aws/policy.py"
-        )
 
 
 def setup_index(

@@ -11,10 +11,17 @@ concurrency, so turning the flag on once per deploy keeps it on.
 from __future__ import annotations
 
 import json
+import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from botocore.exceptions import ClientError
+
 PARTIAL_BATCH = ["ReportBatchItemFailures"]
+# States in which an update is accepted; a disabled mapping (by the user) is left disabled.
+STEADY = ("Enabled", "Disabled")
+SETTLE_ATTEMPTS = 12  # about 1.5 minutes of backoff
 
 
 def deployed_path(project_dir: Path, stage: str) -> Path:
@@ -41,21 +48,46 @@ def function_name(lambda_arn: str) -> str:
     return lambda_arn.split(":function:", 1)[1].split(":", 1)[0]
 
 
-def enable_partial_batch_responses(lambda_client, resources: list[dict[str, Any]]) -> list[dict]:
-    """Sets ReportBatchItemFailures on every SQS mapping chalice created; returns the mappings."""
-    mappings = []
-    for source in resources_of(resources, "sqs_event"):
-        uuid = source["event_uuid"]
+def enable_partial_batch_responses(
+    lambda_client,
+    resources: list[dict[str, Any]],
+    sleep: Callable[[float], None] = time.sleep,
+    attempts: int = SETTLE_ATTEMPTS,
+) -> list[dict]:
+    """Sets ReportBatchItemFailures on every SQS mapping chalice created; returns the mappings.
+
+    A mapping chalice has just created is in state Creating for a few seconds, and Lambda
+    answers ``ResourceInUseException`` to an update until it is Enabled (chalice's own
+    deployer retries the same case: awsclient.py ``_update_lambda_event_source``). So this
+    retries with backoff, then reads the mapping back until it is Enabled with the flag on.
+    """
+    return [
+        _enable_one(lambda_client, source["event_uuid"], sleep, attempts)
+        for source in resources_of(resources, "sqs_event")
+    ]
+
+
+def _enable_one(lambda_client, uuid: str, sleep, attempts: int) -> dict:
+    delay = 1.0
+    for attempt in range(1, attempts + 1):
         current = lambda_client.get_event_source_mapping(UUID=uuid)
-        if current.get("FunctionResponseTypes") != PARTIAL_BATCH:
-            lambda_client.update_event_source_mapping(
-                UUID=uuid, FunctionResponseTypes=PARTIAL_BATCH
-            )
-            current = lambda_client.get_event_source_mapping(UUID=uuid)
-        if current.get("FunctionResponseTypes") != PARTIAL_BATCH:
-            raise RuntimeError(
-                f"event source mapping {uuid} still reports "
-                f"FunctionResponseTypes={current.get('FunctionResponseTypes')}"
-            )
-        mappings.append(current)
-    return mappings
+        if current.get("FunctionResponseTypes") == PARTIAL_BATCH and current["State"] in STEADY:
+            return current
+        if current.get("FunctionResponseTypes") != PARTIAL_BATCH and current["State"] in STEADY:
+            try:
+                lambda_client.update_event_source_mapping(
+                    UUID=uuid, FunctionResponseTypes=PARTIAL_BATCH
+                )
+            except ClientError as error:
+                if error.response["Error"]["Code"] != "ResourceInUseException":
+                    raise
+        if attempt < attempts:
+            sleep(delay)
+            delay = min(delay * 2, 10.0)
+    raise RuntimeError(
+        f"event source mapping {uuid} is {current.get('State')} with "
+        f"FunctionResponseTypes={current.get('FunctionResponseTypes')} after {attempts} "
+        "attempts; run the deploy again, or set it by hand: aws lambda "
+        f"update-event-source-mapping --uuid {uuid} --function-response-types "
+        "ReportBatchItemFailures"
+    )

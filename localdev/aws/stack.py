@@ -2,20 +2,19 @@
 
 from __future__ import annotations
 
-import contextlib
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import yaml
-from botocore.exceptions import ClientError, WaiterError
+from botocore.exceptions import ClientError
+
+from localdev.aws.progress import StackWatcher
 
 TEMPLATE_PATH = Path(__file__).resolve().parents[2] / "infra" / "template.yaml"
 CAPABILITIES = ["CAPABILITY_NAMED_IAM"]
 NO_UPDATES = "No updates are to be performed"
-# A new OpenSearch domain takes 15-30 minutes; allow an hour before giving up.
-MAX_WAIT_SECONDS = 3600
 
 
 class StackError(RuntimeError):
@@ -24,15 +23,12 @@ class StackError(RuntimeError):
 
 @dataclass(frozen=True)
 class Waiting:
-    """Poll interval for the CloudFormation waiters (tests against moto use a short one)."""
+    """How often to poll CloudFormation (tests against moto use a short interval)."""
 
-    delay_seconds: int = 15
+    delay_seconds: float = 15
 
-    def config(self) -> dict[str, int]:
-        return {
-            "Delay": self.delay_seconds,
-            "MaxAttempts": max(1, MAX_WAIT_SECONDS // max(1, self.delay_seconds)),
-        }
+    def watcher(self, cfn, say: Callable[[str], None]) -> StackWatcher:
+        return StackWatcher(cfn, say, poll_seconds=self.delay_seconds)
 
 
 def stack_name(app_name: str, stage: str) -> str:
@@ -81,12 +77,16 @@ def deploy(
     declared = template_parameters(body)
     if set(params) - declared:
         raise StackError(f"parameters not in the template: {sorted(set(params) - declared)}")
-    existing = _settle(cfn, name, waiting, say)
+    watcher = waiting.watcher(cfn, say)
+    existing = _settle(cfn, name, watcher, say)
     if existing is None:
         say(f"creating stack {name}")
-        cfn.create_stack(**request, OnFailure="ROLLBACK")
-        _wait(cfn, "stack_create_complete", name, waiting)
+        # DELETE, not ROLLBACK: a failed first creation leaves nothing behind to clean up and
+        # the next deploy starts afresh instead of meeting a ROLLBACK_COMPLETE stack.
+        stack_id = cfn.create_stack(**request, OnFailure="DELETE")["StackId"]
+        _expect(cfn, name, stack_id, watcher.wait(stack_id), "CREATE_COMPLETE")
         return "created"
+    watcher.mark_seen(existing["StackId"])
     try:
         cfn.update_stack(**request)
     except ClientError as error:
@@ -94,7 +94,7 @@ def deploy(
             return "unchanged"
         raise
     say(f"updating stack {name}")
-    _wait(cfn, "stack_update_complete", name, waiting)
+    _expect(cfn, name, existing["StackId"], watcher.wait(existing["StackId"]), "UPDATE_COMPLETE")
     return "updated"
 
 
@@ -110,57 +110,103 @@ def template_parameters(body: str) -> set[str]:
 
 
 def delete(cfn, name: str, waiting: Waiting, say: Callable[[str], None]) -> bool:
-    """Deletes the stack and waits; returns False when there was none."""
-    if _settle(cfn, name, waiting, say) is None:
+    """Deletes the stack and waits; returns False when there was none.
+
+    A stack in DELETE_FAILED (typically a bucket that was not empty) is deleted again.
+    """
+    watcher = waiting.watcher(cfn, say)
+    stack = describe(cfn, name)
+    if stack is not None and stack["StackStatus"].endswith("_IN_PROGRESS"):
+        say(f"stack {name} is {stack['StackStatus']}; waiting for it to finish")
+        watcher.mark_seen(stack["StackId"])
+        stack = watcher.wait(stack["StackId"])
+    if stack is None or stack["StackStatus"] == "DELETE_COMPLETE":
         return False
+    if stack["StackStatus"] == "DELETE_FAILED":
+        say(f"stack {name} is DELETE_FAILED ({failure_reasons(cfn, name)}); deleting it again")
     say(f"deleting stack {name}")
+    watcher.mark_seen(stack["StackId"])
     cfn.delete_stack(StackName=name)
-    _wait(cfn, "stack_delete_complete", name, waiting)
+    settled = watcher.wait(stack["StackId"])
+    if settled is not None and settled["StackStatus"] != "DELETE_COMPLETE":
+        failed = failed_resources(cfn, name)
+        raise StackError(
+            f"stack {name} is {settled['StackStatus']}: {failure_reasons(cfn, name)}. Fix the "
+            f"cause and run teardown again, or keep those resources: aws cloudformation "
+            f"delete-stack --stack-name {name} --retain-resources {' '.join(failed)}"
+        )
     return True
 
 
-def _settle(cfn, name: str, waiting: Waiting, say: Callable[[str], None]):
-    """Waits out an operation in progress; removes a stack whose creation rolled back."""
+# What deploy does about a stack that a previous run left in a failed state.
+RECREATE = ("ROLLBACK_COMPLETE", "ROLLBACK_FAILED")  # a first creation failed: nothing to keep
+CONTINUE_ROLLBACK = "UPDATE_ROLLBACK_FAILED"
+TEARDOWN_FIRST = "DELETE_FAILED"
+
+
+def _settle(cfn, name: str, watcher: StackWatcher, say: Callable[[str], None]):
+    """Waits out an operation in progress and repairs failed states; None means "create"."""
     stack = describe(cfn, name)
     if stack is None:
         return None
-    status = stack["StackStatus"]
-    if status.endswith("_IN_PROGRESS"):
-        say(f"stack {name} is {status}; waiting for it to finish")
-        waiter = {
-            "CREATE": "stack_create_complete",
-            "DELETE": "stack_delete_complete",
-        }.get(status.split("_")[0], "stack_update_complete")
-        # The state is re-read below, whatever the waiter concluded.
-        with contextlib.suppress(WaiterError):
-            cfn.get_waiter(waiter).wait(StackName=name, WaiterConfig=waiting.config())
-        stack = describe(cfn, name)
+    if stack["StackStatus"].endswith("_IN_PROGRESS"):
+        say(f"stack {name} is {stack['StackStatus']}; waiting for it to finish")
+        watcher.mark_seen(stack["StackId"])
+        stack = watcher.wait(stack["StackId"])
         if stack is None:
             return None
-        status = stack["StackStatus"]
+    status = stack["StackStatus"]
     if status == "DELETE_COMPLETE":
         return None
-    if status == "ROLLBACK_COMPLETE":
-        # A failed first creation leaves a stack that can only be deleted.
-        say(f"stack {name} is {status} after a failed creation; deleting it first")
+    if status in RECREATE:
+        say(
+            f"stack {name} is {status} after a failed creation "
+            f"({failure_reasons(cfn, name)}); deleting it first"
+        )
+        watcher.mark_seen(stack["StackId"])
         cfn.delete_stack(StackName=name)
-        _wait(cfn, "stack_delete_complete", name, waiting)
+        settled = watcher.wait(stack["StackId"])
+        if settled is not None and settled["StackStatus"] != "DELETE_COMPLETE":
+            raise StackError(f"stack {name} could not be deleted: {failure_reasons(cfn, name)}")
         return None
-    if status.endswith("_FAILED"):
-        raise StackError(f"stack {name} is {status}: {failure_reasons(cfn, name)}")
+    if status == CONTINUE_ROLLBACK:
+        say(f"stack {name} is {status}; continuing the rollback first")
+        watcher.mark_seen(stack["StackId"])
+        cfn.continue_update_rollback(StackName=name)
+        settled = watcher.wait(stack["StackId"])
+        return _expect(cfn, name, stack["StackId"], settled, "UPDATE_ROLLBACK_COMPLETE")
+    if status == TEARDOWN_FIRST:
+        raise StackError(
+            f"stack {name} is {status}: a teardown did not finish "
+            f"({failure_reasons(cfn, name)}). Run the teardown again (it empties the bucket "
+            "and retries the deletion), then deploy"
+        )
     return stack
 
 
-def _wait(cfn, waiter_name: str, name: str, waiting: Waiting) -> None:
-    try:
-        cfn.get_waiter(waiter_name).wait(StackName=name, WaiterConfig=waiting.config())
-    except WaiterError as error:
-        raise StackError(f"stack {name}: {error}. {failure_reasons(cfn, name)}") from None
+def _expect(
+    cfn, name: str, stack_id: str, stack: dict[str, Any] | None, wanted: str
+) -> dict[str, Any]:
+    status = stack["StackStatus"] if stack else "DELETE_COMPLETE"
+    if status != wanted:
+        # By id: a creation that failed with OnFailure=DELETE has no stack under its name.
+        raise StackError(
+            f"stack {name} is {status}, not {wanted}: {failure_reasons(cfn, stack_id)}"
+        )
+    return stack
 
 
-def failure_reasons(cfn, name: str) -> str:
+def failed_resources(cfn, name: str) -> list[str]:
     try:
-        events = cfn.describe_stack_events(StackName=name)["StackEvents"]
+        resources = cfn.describe_stack_resources(StackName=name)["StackResources"]
+    except ClientError:
+        return []
+    return [r["LogicalResourceId"] for r in resources if r["ResourceStatus"].endswith("_FAILED")]
+
+
+def failure_reasons(cfn, name_or_id: str) -> str:
+    try:
+        events = cfn.describe_stack_events(StackName=name_or_id)["StackEvents"]
     except ClientError:
         return "no events"
     reasons = [

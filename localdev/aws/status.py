@@ -6,7 +6,7 @@ from typing import Any
 
 from botocore.exceptions import ClientError
 
-from localdev.aws import api_keys, event_source, stack
+from localdev.aws import api_keys, discovery, event_source, stack
 from localdev.aws.context import Context
 
 QUEUE_COUNTS = {
@@ -36,23 +36,23 @@ def collect(ctx: Context) -> dict[str, Any]:
     report["dead_letter_queue"] = _queue(sqs, dlq_name)
     report["search"] = _search(ctx, outputs)
 
-    resources = event_source.deployed_resources(ctx.project_dir, ctx.stage)
-    lambda_client = ctx.client("lambda")
+    # Read from AWS, not from chalice's git-ignored state file: the same answer from any clone.
+    names = ctx.names
+    lambda_client, apigateway = ctx.client("lambda"), ctx.client("apigateway")
+    found = discovery.discover(lambda_client, apigateway, names, queue_arn=None)
     report["functions"] = [
-        _function(lambda_client, event_source.function_name(r["lambda_arn"]))
-        for r in event_source.resources_of(resources, "lambda_function")
+        _function(lambda_client, event_source.function_name(arn))
+        for arn in found.functions.values()
     ]
-    report["event_sources"] = [
-        _mapping(lambda_client, r["event_uuid"])
-        for r in event_source.resources_of(resources, "sqs_event")
-    ]
-    api = event_source.rest_api(resources)
-    keys = api_keys.find_keys(ctx.client("apigateway"), ctx.resource_name)
+    report["event_sources"] = [_mapping(lambda_client, m["UUID"]) for m in found.mappings]
+    keys = api_keys.find_keys(apigateway, ctx.resource_name)
+    view = ctx.stage_view()
     report["api"] = {
-        "url": api["rest_api_url"] if api else None,
-        "auth": ctx.stage_view().environment.get("API_AUTH", "none"),
+        "url": names.rest_api_url(found.rest_api_ids[0]) if found.rest_api_ids else None,
+        "auth": view.environment.get("API_AUTH", "iam"),
         "api_key_ids": [k["id"] for k in keys],
     }
+    report["duplicates"] = found.duplicates
     return report
 
 
@@ -172,4 +172,8 @@ def render(report: dict[str, Any]) -> list[str]:
     api = report["api"]
     keys = f", API key {', '.join(api['api_key_ids'])}" if api["api_key_ids"] else ""
     lines.append(f"  API            {api['url'] or 'not deployed'} (auth: {api['auth']}{keys})")
+    for duplicate in report["duplicates"]:
+        lines.append(
+            f"  DUPLICATE      {duplicate} (teardown removes all; deploy keeps the oldest)"
+        )
     return lines

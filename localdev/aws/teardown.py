@@ -1,9 +1,12 @@
 """``teardown``: removes everything ``deploy`` created for a stage, then checks that it is gone.
 
-Order matters: the API key first (it names the REST API's stage), then ``chalice delete`` (no
-consumer left to index the deletions), then the bucket's every version and delete marker (a
-CloudFormation bucket must be empty to be deleted), then the stack (domain, queues, bucket,
-role, log groups). An existing cluster that the stack did not create keeps its data unless
+What to remove is found in AWS (localdev/aws/discovery.py), not read from chalice's git-ignored
+state file, so a teardown from any clone removes every copy, duplicates included. Order
+matters: the API key first (it names the REST API's stage), then the event source mappings,
+functions and REST APIs (no consumer left to index the deletions), then the bucket's every
+version and delete marker (a CloudFormation bucket must be empty to be deleted), then the stack
+(domain, queues, bucket, role; a stack left in DELETE_FAILED is deleted again), then the log
+groups. An existing cluster that the stack did not create keeps its data unless
 ``--delete-index`` is given.
 """
 
@@ -14,9 +17,8 @@ from dataclasses import dataclass, field
 
 from botocore.exceptions import ClientError
 
-from localdev.aws import api_keys, event_source, stack
+from localdev.aws import api_keys, discovery, event_source, log_groups, stack
 from localdev.aws.context import Context, DeployError
-from localdev.aws.deploy import run_chalice
 
 
 @dataclass
@@ -52,12 +54,7 @@ def teardown(ctx: Context, assume_yes: bool = False, delete_index: bool = False)
         ctx.detail(f"deleted {item}")
     result.deleted.extend(removed)
 
-    resources = event_source.deployed_resources(ctx.project_dir, ctx.stage)
-    if resources:
-        ctx.step(f"chalice delete --stage {ctx.stage}")
-        run_chalice(ctx, "delete", "--stage", ctx.stage)
-        result.deleted.append("chalice app")
-    _delete_stray_mappings(ctx, outputs.get("QueueArn"), result)
+    _delete_app(ctx, outputs.get("QueueArn"), result)
 
     if delete_index and outputs.get("SearchEndpoint"):
         _delete_index(ctx, outputs["SearchEndpoint"], result)
@@ -73,6 +70,13 @@ def teardown(ctx: Context, assume_yes: bool = False, delete_index: bool = False)
         ctx.detail("deleted")
     else:
         ctx.detail("no stack")
+
+    logs = ctx.client("logs")
+    for name in _function_names(ctx):
+        if log_groups.delete(logs, f"/aws/lambda/{name}"):
+            ctx.detail(f"deleted log group /aws/lambda/{name}")
+            result.deleted.append(f"log group /aws/lambda/{name}")
+    event_source.deployed_path(ctx.project_dir, ctx.stage).unlink(missing_ok=True)
 
     result.leftovers = leftovers(ctx, outputs)
     if result.leftovers:
@@ -109,16 +113,34 @@ def empty_bucket(s3, bucket: str) -> int:
     return deleted
 
 
-def _delete_stray_mappings(ctx: Context, queue_arn: str | None, result: TeardownResult) -> None:
-    """Event source mappings on the queue that outlived their function (none, normally)."""
-    if not queue_arn:
-        return
-    lambda_client = ctx.client("lambda")
-    mappings = lambda_client.list_event_source_mappings(EventSourceArn=queue_arn)
-    for mapping in mappings.get("EventSourceMappings", []):
-        lambda_client.delete_event_source_mapping(UUID=mapping["UUID"])
-        result.deleted.append(f"event source mapping {mapping['UUID']}")
-        ctx.detail(f"deleted event source mapping {mapping['UUID']}")
+def _delete_app(ctx: Context, queue_arn: str | None, result: TeardownResult) -> None:
+    """The stage's event source mappings, functions and REST APIs, every copy found in AWS."""
+    lambda_client, apigateway = ctx.client("lambda"), ctx.client("apigateway")
+    names = ctx.names
+    found = discovery.discover(lambda_client, apigateway, names, queue_arn=None)
+    ctx.step("The app: event source mappings, functions, REST APIs")
+    mappings = {m["UUID"] for m in found.mappings}
+    if queue_arn:
+        # Also a mapping of the queue to a function of another name (a renamed handler).
+        paginator = lambda_client.get_paginator("list_event_source_mappings")
+        for page in paginator.paginate(EventSourceArn=queue_arn):
+            mappings.update(m["UUID"] for m in page.get("EventSourceMappings", []))
+    for uuid in sorted(mappings):
+        lambda_client.delete_event_source_mapping(UUID=uuid)
+        _deleted(ctx, result, f"event source mapping {uuid}")
+    for arn in found.functions.values():
+        lambda_client.delete_function(FunctionName=arn)
+        _deleted(ctx, result, f"function {event_source.function_name(arn)}")
+    for rest_api_id in found.rest_api_ids:
+        apigateway.delete_rest_api(restApiId=rest_api_id)
+        _deleted(ctx, result, f"REST API {rest_api_id}")
+    if found.empty and not mappings:
+        ctx.detail("nothing deployed")
+
+
+def _deleted(ctx: Context, result: TeardownResult, what: str) -> None:
+    ctx.detail(f"deleted {what}")
+    result.deleted.append(what)
 
 
 def _delete_index(ctx: Context, endpoint: str, result: TeardownResult) -> None:
@@ -159,6 +181,9 @@ def leftovers(ctx: Context, outputs: dict[str, str]) -> list[str]:
     for name in _function_names(ctx):
         if _exists(lambda name=name: lambda_client.get_function(FunctionName=name)):
             found.append(f"function {name}")
+    found_app = discovery.discover(lambda_client, ctx.client("apigateway"), ctx.names, None)
+    found += [f"REST API {rest_api_id}" for rest_api_id in found_app.rest_api_ids]
+    found += [f"event source mapping {m['UUID']}" for m in found_app.mappings]
     if api_keys.find_keys(ctx.client("apigateway"), ctx.resource_name):
         found.append(f"API key {ctx.resource_name}")
     if api_keys.find_plans(ctx.client("apigateway"), ctx.resource_name):
