@@ -11,7 +11,7 @@ STAGE ?= dev
 DEPLOY_ARGS ?=
 
 .PHONY: run run-once test lint format openapi opensearch bench chaos plan deploy status teardown \
-	dashboards clean
+	package dashboards clean
 
 $(INSTALLED): requirements.txt requirements-local.txt requirements-dev.txt
 	$(PYTHON) -m venv $(VENV)
@@ -86,6 +86,10 @@ status: $(INSTALLED)
 ## teardown: delete everything of STAGE (asks first; YES=1 skips the question).
 teardown: $(INSTALLED)
 	$(BIN)/python -m localdev.aws teardown --stage $(STAGE) $(if $(YES),--yes)
+
+## package: chalice package for SAM/CloudFormation/CDK users (build/STAGE/sam.json; docs/package.md).
+package: $(INSTALLED)
+	$(BIN)/python -m localdev.aws.package --stage $(STAGE) --out build/$(STAGE)
 
 ## dashboards: import the saved objects into STAGE's domain, or into URL=http://localhost:5601.
 dashboards: $(INSTALLED)

@@ -71,7 +71,9 @@ class Components:
         # Imported here, on first use: the Elasticsearch client and requests add about a third
         # to the function's import time, and a process on the embedded store never needs them.
         if not self.settings.search_endpoint:
-            from chalicelib.store.sqlite_store import SqliteStore
+            # Local runs only: the embedded store is not in the Lambda bundle, and Settings
+            # refuse a deployed function without a search endpoint before this is reached.
+            from localdev.embedded.sqlite_store import SqliteStore
 
             return SqliteStore(self.settings.sqlite_path)
         from chalicelib.search_client import create_search_client

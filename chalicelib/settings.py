@@ -47,7 +47,8 @@ class Settings:
     aws_retry_mode: str = "standard"
     aws_max_attempts: int = 6
 
-    # Search cluster. No endpoint means the embedded store (local runs only).
+    # Search cluster. No endpoint means the embedded store, which only local runs have: a
+    # deployed function refuses to start without an endpoint (see _search_endpoint).
     search_endpoint: str | None = None
     search_username: str | None = None
     search_password: str | None = None
@@ -102,7 +103,7 @@ class Settings:
                 "AWS_RETRY_MODE", defaults.aws_retry_mode, ("standard", "adaptive")
             ),
             aws_max_attempts=env.integer("AWS_MAX_ATTEMPTS", defaults.aws_max_attempts, 1, 20),
-            search_endpoint=env.text("SEARCH_ENDPOINT"),
+            search_endpoint=_search_endpoint(env),
             search_username=env.text("SEARCH_USERNAME"),
             search_password=env.text("SEARCH_PASSWORD"),
             search_timeout_seconds=env.number(
@@ -127,6 +128,26 @@ class Settings:
                 "LOG_LEVEL", defaults.log_level, ("DEBUG", "INFO", "WARNING", "ERROR")
             ),
         )
+
+
+def _search_endpoint(env: _Env) -> str | None:
+    """The cluster's URL; in Lambda (which sets AWS_LAMBDA_FUNCTION_NAME) it is required.
+
+    Without one, a deployed function would fall back to the embedded store, which is not in the
+    Lambda bundle (and would lose every write with its execution environment). Failing here, when
+    app.py is imported, makes a plain ``chalice deploy`` fail on its first invocation with this
+    message instead of half-working.
+    """
+    endpoint = env.text("SEARCH_ENDPOINT")
+    function = env.text("AWS_LAMBDA_FUNCTION_NAME")
+    if endpoint is None and function is not None:
+        raise ConfigurationError(
+            f"SEARCH_ENDPOINT is not set for the deployed function {function}; the embedded "
+            "store is for local runs only. Deploy with `make deploy STAGE=<stage>`, which "
+            "creates the search domain and sets SEARCH_ENDPOINT, or set SEARCH_ENDPOINT in "
+            ".chalice/config.json under stages.<stage>.environment_variables"
+        )
+    return endpoint
 
 
 class _Env:

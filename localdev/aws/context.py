@@ -31,6 +31,9 @@ class Context:
     session: boto3.Session = field(default_factory=boto3.Session)
     out: TextIO = field(default_factory=lambda: sys.stdout)
     waiting: Waiting = field(default_factory=Waiting)
+    # Clients to use instead of the session's, by service name: the seam for botocore Stubbers
+    # where moto does not model AWS's behaviour (an SSO caller, a stack in DELETE_FAILED).
+    clients: dict[str, Any] = field(default_factory=dict)
 
     # -- output -----------------------------------------------------------------------------
 
@@ -46,6 +49,8 @@ class Context:
     # -- AWS --------------------------------------------------------------------------------
 
     def client(self, service: str):
+        if service in self.clients:
+            return self.clients[service]
         return self.session.client(service, region_name=self.region, config=CLIENT_CONFIG)
 
     @cached_property

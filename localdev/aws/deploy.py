@@ -139,6 +139,18 @@ def domain_name(ctx: Context) -> str:
     return f"{ctx.app_name}-{ctx.stage}"
 
 
+def domain_size(replicas: int) -> dict[str, str]:
+    """Nodes for a green cluster: a replica needs a node of its own, or the index stays yellow.
+
+    Stages with replicas (prod) get an even number of nodes in two Availability Zones, so each
+    shard and its copy live in different zones; stages without (dev) one node.
+    """
+    if replicas < 1:
+        return {"SearchInstanceCount": "1", "SearchZoneAwareness": "false"}
+    nodes = replicas + 1 + (replicas + 1) % 2
+    return {"SearchInstanceCount": str(nodes), "SearchZoneAwareness": "true"}
+
+
 def default_bucket_name(ctx: Context) -> str:
     return f"{ctx.app_name}-{ctx.stage}-{ctx.account}-{ctx.region}"
 
@@ -222,6 +234,7 @@ def plan(ctx: Context, options: DeployOptions) -> Plan:
         "ExistingDomainArn": search.domain_arn if search.endpoint and search.domain_arn else "",
         "SearchDomainName": "" if search.endpoint else domain_name(ctx),
         "UploadCorsOrigin": previous.get("UploadCorsOrigin", "") if uploads else "",
+        **domain_size(view.int_value("INDEX_REPLICAS", 0)),
     }
     return Plan(
         exists=existing is not None,

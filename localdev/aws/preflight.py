@@ -308,6 +308,21 @@ def check_log_groups(ctx: Context, inputs: Inputs, report: Report) -> None:
             )
 
 
+def check_domain_log_group(ctx: Context, inputs: Inputs, report: Report) -> None:
+    """The stack creates the domain's error-log group; one left behind fails its creation."""
+    if not inputs.creates_domain or _stack(ctx) is not None:
+        return
+    name = f"/aws/opensearch/{ctx.app_name}-{ctx.stage}/application"
+    if log_groups.describe(ctx.client("logs"), name).exists:
+        report.problems.append(
+            Problem(
+                "stage",
+                f"log group {name} exists outside the stack, which would fail to create it",
+                f"delete it (aws logs delete-log-group --log-group-name {name})",
+            )
+        )
+
+
 def check_stack_state(ctx: Context, inputs: Inputs, report: Report) -> None:
     described = _stack(ctx)
     if described is None:
@@ -359,5 +374,6 @@ CHECKS: list[Callable[[Context, Inputs, Report], None]] = [
     check_stack_state,
     check_bucket_owner,
     check_log_groups,
+    check_domain_log_group,
     check_api_access,
 ]

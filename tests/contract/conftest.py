@@ -6,7 +6,7 @@ The contract suite runs once per store; a store that is listed here runs every c
 import pytest
 
 from chalicelib.store.elasticsearch_store import ElasticsearchStore
-from chalicelib.store.sqlite_store import SqliteStore
+from localdev.embedded.sqlite_store import SqliteStore
 from tests.contract import fixtures
 
 

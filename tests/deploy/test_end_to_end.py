@@ -11,6 +11,7 @@ The saved objects go to tests/deploy/fake_dashboards.py.
 from __future__ import annotations
 
 import json
+import shutil
 import time
 import uuid
 
@@ -346,3 +347,71 @@ def test_switching_away_from_the_stack_domain_needs_yes(aws, project, monkeypatc
     assert (project / ".chalice" / "config.json").read_text() == config_before
     # Staying on the domain is not a switch.
     assert deploy.plan(ctx, deploy.DeployOptions()).deletes_domain is False
+
+
+def test_any_clone_deploys_the_same_stage_and_any_clone_tears_it_down(
+    aws, project, opensearch_url, search_client, capsys, tmp_path
+):
+    """chalice's state file is git-ignored: a second clone must reuse, never duplicate.
+
+    Clone 2 first runs a plain ``chalice deploy`` (what the old deploy path did from a clone
+    without the state file): a second REST API and a second event source mapping appear and
+    ``status`` names them. ``deploy`` from clone 2 then keeps the oldest of each, and a teardown
+    from clone 3, which has never deployed anything, removes every copy.
+    """
+    alias = f"clonetest-{uuid.uuid4().hex[:8]}"
+    config = chalice_config.load(project)
+    config["environment_variables"]["INDEX_ALIAS"] = alias
+    chalice_config.save(project, config)
+    clones = {}
+    for name in ("clone2", "clone3"):
+        clones[name] = tmp_path / name
+        shutil.copytree(project, clones[name])
+    transcript: list[str] = []
+    flags = ["--poll-seconds", "1", "--search-endpoint", opensearch_url]
+
+    def common(where):
+        return ["--stage", STAGE, "--project-dir", str(where)]
+
+    code, out = _run(capsys, transcript, "deploy", *common(project), *flags, "--yes")
+    assert code == 0, out
+    lam, apigw = aws.client("lambda"), aws.client("apigateway")
+    (first_api,) = [a["id"] for a in apigw.get_rest_apis()["items"]]
+    (first_mapping,) = [m["UUID"] for m in lam.list_event_source_mappings()["EventSourceMappings"]]
+
+    # The old path: chalice alone, from a clone without .chalice/deployed/.
+    clone2 = clones["clone2"]
+    shutil.copy2(project / ".chalice" / "config.json", clone2 / ".chalice" / "config.json")
+    shutil.copy2(project / ".chalice" / "policy-dev.json", clone2 / ".chalice" / "policy-dev.json")
+    ctx = Context(stage=STAGE, project_dir=clone2, session=aws)
+    deploy.run_chalice(ctx, "deploy", "--stage", STAGE)
+    assert len(apigw.get_rest_apis()["items"]) == 2
+    assert len(lam.list_event_source_mappings()["EventSourceMappings"]) == 2
+    (clone2 / ".chalice" / "deployed" / "dev.json").unlink()
+    code, out = _run(capsys, transcript, "status", *common(clones["clone3"]))
+    assert "DUPLICATE      2 REST APIs" in out
+    assert "DUPLICATE      2 SQS event source mappings" in out
+
+    code, out = _run(capsys, transcript, "deploy", *common(clone2), *flags)
+    assert code == 0, out
+    assert "removed duplicate event source mapping" in out
+    assert [m["UUID"] for m in lam.list_event_source_mappings()["EventSourceMappings"]] == [
+        first_mapping
+    ]
+    deployed = json.loads((clone2 / ".chalice" / "deployed" / "dev.json").read_text())
+    (rest_api,) = [r for r in deployed["resources"] if r["resource_type"] == "rest_api"]
+    assert rest_api["rest_api_id"] == first_api  # the oldest is kept and updated
+    assert len(apigw.get_rest_apis()["items"]) == 2  # the other is reported, not deleted
+
+    # A redeploy from clone 2 again creates nothing.
+    code, out = _run(capsys, transcript, "deploy", *common(clone2), *flags)
+    assert code == 0, out
+    assert len(lam.list_event_source_mappings()["EventSourceMappings"]) == 1
+
+    code, out = _run(capsys, transcript, "teardown", *common(clones["clone3"]), "--yes")
+    assert code == 0, out
+    assert "Nothing left of stage dev" in out
+    left = _everything(aws)
+    assert {kind: items for kind, items in left.items() if items} == {}
+    with capsys.disabled():
+        print("\n" + "\n".join(transcript))

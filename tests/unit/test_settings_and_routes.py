@@ -1,8 +1,15 @@
+import os
+import subprocess
+import sys
+from pathlib import Path
+
 import pytest
 from chalice import IAMAuthorizer
 
 from chalicelib.api.http import route_options
 from chalicelib.settings import ConfigurationError, Settings
+
+PROJECT_ROOT = Path(__file__).resolve().parents[2]
 
 
 def test_defaults_without_environment():
@@ -57,3 +64,48 @@ def test_route_options_per_auth_mode():
     iam = route_options(Settings(api_auth="iam", cors_allow_origin="https://example.com"))
     assert isinstance(iam["authorizer"], IAMAuthorizer)
     assert iam["cors"].allow_origin == "https://example.com"
+
+
+LAMBDA = {"AWS_LAMBDA_FUNCTION_NAME": "image-label-search-dev-index_images"}
+
+
+@pytest.mark.parametrize("endpoint", [None, "", "   "])
+def test_deployed_function_without_search_endpoint_refuses_to_start(endpoint):
+    environ = dict(LAMBDA) if endpoint is None else {**LAMBDA, "SEARCH_ENDPOINT": endpoint}
+    with pytest.raises(ConfigurationError, match="SEARCH_ENDPOINT") as raised:
+        Settings.from_environ(environ)
+    message = str(raised.value)
+    assert "image-label-search-dev-index_images" in message
+    assert "make deploy STAGE=<stage>" in message
+
+
+def test_deployed_function_with_search_endpoint_starts():
+    settings = Settings.from_environ({**LAMBDA, "SEARCH_ENDPOINT": "https://search.example"})
+    assert settings.search_endpoint == "https://search.example"
+
+
+def test_local_run_without_search_endpoint_uses_the_embedded_store():
+    # `make run` relies on this: no Lambda, no endpoint -> the SQLite store.
+    assert Settings.from_environ({"SEARCH_ENDPOINT": ""}).search_endpoint is None
+
+
+def test_app_import_fails_in_lambda_without_search_endpoint():
+    # app.py reads the settings at import time, which in Lambda is the function's init phase.
+    env = {
+        name: value
+        for name, value in os.environ.items()
+        if name not in ("SEARCH_ENDPOINT", "PYTHONPATH")
+    }
+    env.update(LAMBDA, AWS_DEFAULT_REGION="us-east-1", QUEUE_NAME="image-label-search-dev-uploads")
+    result = subprocess.run(
+        [sys.executable, "-c", "import app"],
+        cwd=PROJECT_ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert result.returncode != 0
+    last_line = result.stderr.strip().splitlines()[-1]
+    assert last_line.startswith("chalicelib.settings.ConfigurationError: SEARCH_ENDPOINT is not")

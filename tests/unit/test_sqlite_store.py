@@ -16,11 +16,11 @@ import pytest
 
 from chalicelib.search import cursor
 from chalicelib.search.query import MATCH_ANY, Filters, SearchQuery
-from chalicelib.search.text_analysis import allowed_edits, analyze, within_edits
 from chalicelib.store.base import FAILED, STALE, WRITTEN, StoreUnavailable
 from chalicelib.store.elasticsearch_store import ElasticsearchStore
-from chalicelib.store.sqlite_store import SqliteStore
 from chalicelib.timestamps import canonical_time
+from localdev.embedded.sqlite_store import SqliteStore
+from localdev.embedded.text_analysis import allowed_edits, analyze, within_edits
 from tests.contract import fixtures
 from tests.contract.fixtures import Image, Label
 

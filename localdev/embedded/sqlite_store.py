@@ -63,7 +63,6 @@ from chalicelib.search.query import (
     SearchQuery,
     fold,
 )
-from chalicelib.search.text_analysis import allowed_edits, analyze, within_edits
 from chalicelib.store.base import (
     FAILED,
     STALE,
@@ -74,6 +73,7 @@ from chalicelib.store.base import (
     WriteResult,
     newest_per_image,
 )
+from localdev.embedded.text_analysis import allowed_edits, analyze, within_edits
 
 # Seconds a connection waits for another writer (thread or process) before giving up.
 BUSY_TIMEOUT_SECONDS = 10.0

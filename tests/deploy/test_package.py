@@ -1,0 +1,140 @@
+"""``chalice package`` through localdev.aws.package, on a project copy: the SAM template and zip.
+
+Chalice builds the deployment package for real, so pip must reach the package index (about
+two seconds with a warm pip cache). The stage is configured the way deploy leaves it: the
+stack's queue ARN, search endpoint and role.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+import zipfile
+
+import pytest
+
+from localdev.aws import chalice_config
+from localdev.aws.context import DeployError
+from localdev.aws.package import check_merged, main, package
+from tests.deploy.conftest import PROJECT_FILES, PROJECT_ROOT
+
+STAGE = "dev"
+QUEUE_ARN = "arn:aws:sqs:us-east-1:123456789012:image-label-search-dev-uploads"
+ROLE_ARN = "arn:aws:iam::123456789012:role/image-label-search-dev-lambda"
+# Not the config.json defaults, so the template can only have them from the stage.
+BATCH_SIZE, BATCHING_WINDOW = 25, 2
+# Moved to localdev/embedded/, which chalice does not package.
+EMBEDDED_MODULES = {"sqlite_store.py", "text_analysis.py"}
+
+
+def _copy_project(target):
+    target.mkdir()
+    for name in PROJECT_FILES:
+        source = PROJECT_ROOT / name
+        if source.is_dir():
+            shutil.copytree(source, target / name, ignore=shutil.ignore_patterns("__pycache__"))
+        else:
+            shutil.copy2(source, target / name)
+    (target / ".chalice").mkdir()
+    shutil.copy2(PROJECT_ROOT / ".chalice" / "config.json", target / ".chalice" / "config.json")
+    return target
+
+
+def _isolate_aws(patch: pytest.MonkeyPatch, folder) -> None:
+    """A region for chalice, and nothing on this machine that could point at a real account."""
+    for name in ("AWS_PROFILE", "AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN"):
+        patch.delenv(name, raising=False)
+    patch.setenv("AWS_DEFAULT_REGION", "us-east-1")
+    patch.setenv("AWS_REGION", "us-east-1")
+    patch.setenv("AWS_CONFIG_FILE", str(folder / "no-aws-config"))
+    patch.setenv("AWS_SHARED_CREDENTIALS_FILE", str(folder / "no-aws-credentials"))
+
+
+@pytest.fixture(scope="module")
+def packaged(tmp_path_factory):
+    """(sam.json as a dict, the zip's file names), packaged once for this module."""
+    root = tmp_path_factory.mktemp("package")
+    project = _copy_project(root / "project")
+    config = chalice_config.load(project)
+    chalice_config.update_stage(
+        config,
+        STAGE,
+        environment={
+            "QUEUE_ARN": QUEUE_ARN,
+            "SEARCH_ENDPOINT": "https://search-image-label-search-dev.us-east-1.es.amazonaws.com",
+            "BATCH_SIZE": str(BATCH_SIZE),
+            "MAX_BATCHING_WINDOW_SECONDS": str(BATCHING_WINDOW),
+        },
+        settings={"manage_iam_role": False, "iam_role_arn": ROLE_ARN},
+    )
+    chalice_config.save(project, config)
+    with pytest.MonkeyPatch.context() as patch:
+        _isolate_aws(patch, root)
+        template_path = package(project, STAGE, root / "out")
+    with zipfile.ZipFile(template_path.parent / "deployment.zip") as archive:
+        names = archive.namelist()
+    return json.loads(template_path.read_text()), names
+
+
+def test_sqs_event_reports_batch_item_failures_with_the_stage_settings(packaged):
+    template, _ = packaged
+    event = template["Resources"]["IndexImages"]["Properties"]["Events"]
+    assert event["IndexImagesSqsEventSource"] == {
+        "Type": "SQS",
+        "Properties": {
+            "Queue": QUEUE_ARN,
+            "BatchSize": BATCH_SIZE,
+            "MaximumBatchingWindowInSeconds": BATCHING_WINDOW,
+            "FunctionResponseTypes": ["ReportBatchItemFailures"],
+        },
+    }
+
+
+def test_functions_have_the_names_the_log_groups_are_made_for(packaged):
+    template, _ = packaged
+    functions = {
+        logical_id: resource["Properties"]
+        for logical_id, resource in template["Resources"].items()
+        if resource["Type"] == "AWS::Serverless::Function"
+    }
+    # The names of infra/template.yaml's log groups and of localdev/aws/policy.py's grants.
+    assert {logical_id: p["FunctionName"] for logical_id, p in functions.items()} == {
+        "APIHandler": "image-label-search-dev",
+        "IndexImages": "image-label-search-dev-index_images",
+    }
+    assert {p["Role"] for p in functions.values()} == {ROLE_ARN}
+
+
+def test_the_bundle_ships_no_embedded_store(packaged):
+    _, names = packaged
+    assert "app.py" in names and "chalicelib/store/elasticsearch_store.py" in names
+    embedded = [
+        name
+        for name in names
+        if name.startswith("localdev/") or name.rsplit("/", 1)[-1] in EMBEDDED_MODULES
+    ]
+    assert embedded == []
+
+
+def test_a_stage_without_search_endpoint_is_refused_before_packaging(project, tmp_path, capsys):
+    # config.json as committed: SEARCH_ENDPOINT is empty until deploy writes the stack's.
+    out = tmp_path / "out"
+    with pytest.raises(DeployError, match=r"SEARCH_ENDPOINT is empty for stage dev"):
+        package(project, STAGE, out)
+    assert not out.exists()
+
+    code = main(["--stage", STAGE, "--out", str(out), "--project-dir", str(project)])
+    assert code == 1
+    assert "make deploy STAGE=dev" in capsys.readouterr().err
+
+
+def test_a_merge_that_missed_chalices_resources_is_an_error():
+    # What a renamed logical ID in a future chalice would leave: a resource with no Type.
+    template = {
+        "Resources": {
+            "APIHandler": {"Type": "AWS::Serverless::Function", "Properties": {}},
+            "IndexImages": {"Properties": {"FunctionName": "image-label-search-dev-index_images"}},
+        }
+    }
+    with pytest.raises(DeployError, match="no function IndexImages"):
+        check_merged(template)
