@@ -11,7 +11,7 @@ STAGE ?= dev
 DEPLOY_ARGS ?=
 
 .PHONY: run run-once test lint format openapi opensearch bench chaos plan deploy status teardown \
-	package dashboards clean
+	package gallery open-dashboards dashboards clean
 
 $(INSTALLED): requirements.txt requirements-local.txt requirements-dev.txt
 	$(PYTHON) -m venv $(VENV)
@@ -90,6 +90,15 @@ teardown: $(INSTALLED)
 ## package: chalice package for SAM/CloudFormation/CDK users (build/STAGE/sam.json; docs/package.md).
 package: $(INSTALLED)
 	$(BIN)/python -m localdev.aws.package --stage $(STAGE) --out build/$(STAGE)
+
+## gallery: the deployed STAGE's gallery on http://127.0.0.1 through a proxy that signs each
+## request with your AWS credentials (or adds the stage's API key); nothing is opened in AWS.
+gallery: $(INSTALLED)
+	$(BIN)/python -m localdev.aws gallery --stage $(STAGE) $(if $(PORT),--port $(PORT))
+
+## open-dashboards: STAGE's OpenSearch Dashboards / Kibana through the same signing proxy.
+open-dashboards: $(INSTALLED)
+	$(BIN)/python -m localdev.aws open-dashboards --stage $(STAGE) $(if $(PORT),--port $(PORT))
 
 ## dashboards: import the saved objects into STAGE's domain, or into URL=http://localhost:5601.
 dashboards: $(INSTALLED)

@@ -1,4 +1,6 @@
-"""python -m localdev.aws plan|deploy|status|teardown|dashboards --stage STAGE ...
+"""python -m localdev.aws COMMAND --stage STAGE ...
+
+Commands: plan, deploy, status, teardown, gallery, open-dashboards, dashboards.
 
 Credentials and region come from the usual AWS sources (profile, environment, SSO).
 AWS_ENDPOINT_URL points every client, and the chalice subprocess, at another endpoint
@@ -59,6 +61,13 @@ def build_parser() -> argparse.ArgumentParser:
     down.add_argument(
         "--delete-index", action="store_true", help="also delete the index on an existing cluster"
     )
+
+    for name, what in (("gallery", "the gallery"), ("open-dashboards", "Dashboards/Kibana")):
+        browse = commands.add_parser(
+            name, help=f"{what} of a deployed stage through a local signing proxy"
+        )
+        common(browse)
+        browse.add_argument("--port", type=int, default=0, help="local port (0: a free one)")
 
     board = commands.add_parser("dashboards", help="import the saved objects")
     common(board, stage_required=False)
@@ -210,8 +219,33 @@ def _no_search():
     return SearchTarget(endpoint="", domain_arn=None)
 
 
+def _gallery(ctx: Context, args) -> int:
+    from localdev.aws import access
+
+    _require_access(ctx)
+    return access.serve(ctx, access.stage_api(ctx), args.port)
+
+
+def _open_dashboards(ctx: Context, args) -> int:
+    from localdev.aws import access
+
+    _require_access(ctx)
+    return access.serve(ctx, access.stage_dashboards(ctx), args.port)
+
+
+def _require_access(ctx: Context) -> None:
+    """Credentials and region first: the proxy signs with them, so say now when they are missing."""
+    from localdev.aws import preflight
+
+    report = preflight.check_access(ctx)
+    if not report.ok:
+        raise PreflightFailed(report)
+
+
 COMMANDS = {
     "plan": _plan,
+    "gallery": _gallery,
+    "open-dashboards": _open_dashboards,
     "deploy": _deploy,
     "status": _status,
     "teardown": _teardown,

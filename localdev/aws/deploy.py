@@ -270,8 +270,8 @@ def checked_plan(ctx: Context, options: DeployOptions) -> Plan:
         raise PreflightFailed(access)
     decided = plan(ctx, options)
     report = preflight.run(ctx, preflight_inputs(decided, options))
-    for line in report.lines():
-        ctx.detail(line)
+    for note in report.notes:
+        ctx.detail(f"note: {note}")
     if not report.ok:
         raise PreflightFailed(report)
     return decided
@@ -495,7 +495,12 @@ def _print_summary(ctx, api_url, api_auth, key_id, dashboards_link, outputs) -> 
             f"API key:    {key_id} (value: aws apigateway get-api-key --api-key {key_id} "
             "--include-value --query value --output text)"
         )
-    ctx.detail(f"Dashboards: {dashboards_link or '-'}")
+    ctx.detail(f"Gallery:    make gallery STAGE={ctx.stage} (signs your requests, on 127.0.0.1)")
+    if dashboards_link and ".amazonaws.com" in (urlsplit(dashboards_link).hostname or ""):
+        # The domain admits only signed requests: a browser gets there through the proxy.
+        ctx.detail(f"Dashboards: make open-dashboards STAGE={ctx.stage} (same proxy)")
+    elif dashboards_link:
+        ctx.detail(f"Dashboards: {dashboards_link}")
     ctx.detail(
         f"Bucket:     {outputs['BucketName']} (aws s3 cp photo.jpg s3://{outputs['BucketName']}/)"
     )

@@ -80,17 +80,20 @@ class Report:
     def ok(self) -> bool:
         return not self.problems
 
-    def lines(self) -> list[str]:
-        return [f"note: {n}" for n in self.notes] + [f"problem: {p.line()}" for p in self.problems]
-
 
 def check_access(ctx: Context) -> Report:
     """Credentials, region and the caller: without these no other check can run."""
     report = Report()
     try:
         ctx.region  # noqa: B018 (raises DeployError when unset)
-    except DeployError as error:
-        report.problems.append(Problem("region", str(error), "set the region and run again"))
+    except DeployError:
+        report.problems.append(
+            Problem(
+                "region",
+                "no AWS region is configured",
+                "export AWS_DEFAULT_REGION=us-east-1 (or set region in your AWS profile)",
+            )
+        )
         return report
     try:
         identity = ctx.identity
@@ -256,6 +259,8 @@ def bucket_name_problem(name: str) -> str | None:
 
 def check_bucket_owner(ctx: Context, inputs: Inputs, report: Report) -> None:
     """A bucket name is global: taken by another account, the stack's creation fails late."""
+    if bucket_name_problem(inputs.bucket):
+        return  # check_names reports it
     if stack.outputs(_stack(ctx)).get("BucketName") == inputs.bucket:
         return
     try:
