@@ -1,14 +1,10 @@
 """Image Label Search: routes and event handlers only; the work lives in chalicelib/."""
 
-import base64
-import hashlib
 import os
-import re
-from pathlib import Path
-from urllib.parse import urlsplit
 
 from chalice import Chalice, Response
 
+from chalicelib.api.gallery import gallery_page
 from chalicelib.api.http import error_response, json_api, route_options
 from chalicelib.api.params import LABELS_PARAMS, SEARCH_PARAMS
 from chalicelib.components import Components
@@ -21,7 +17,7 @@ components = Components()
 # time (chalice sets the stage's environment variables before importing this module).
 deployment = Settings.from_environ()
 ROUTE = route_options(deployment)
-GALLERY_PAGE = (Path(__file__).parent / "chalicelib" / "gallery" / "index.html").read_text()
+GALLERY = gallery_page(deployment.region, os.environ)
 
 
 class BatchNotFullyProcessed(Exception):
@@ -77,49 +73,6 @@ def create_upload(params):
     return forms.form_for(app.current_request.raw_body)
 
 
-def gallery_security_headers(page: str, environ=os.environ) -> dict[str, str]:
-    """The page's Content-Security-Policy and friends, computed once at import time.
-
-    The page's one inline script and one inline style may run because their sha256 hashes are
-    listed (edit the page and the hashes follow). Images and the browser's upload go to S3:
-    the stage's S3 endpoint when one is configured (local runs: moto on 127.0.0.1), else AWS's
-    S3 hosts. Through the signing proxy the upload goes to the page's own origin instead.
-    """
-
-    def hashes(tag: str) -> str:
-        blocks = re.findall(rf"<{tag}>(.*?)</{tag}>", page, flags=re.DOTALL)
-        digests = (base64.b64encode(hashlib.sha256(b.encode()).digest()) for b in blocks)
-        return " ".join(f"'sha256-{digest.decode()}'" for digest in digests) or "'none'"
-
-    endpoint = environ.get("AWS_ENDPOINT_URL_S3") or environ.get("AWS_ENDPOINT_URL")
-    if endpoint:
-        parts = urlsplit(endpoint)
-        s3 = f"{parts.scheme}://{parts.netloc}"
-    else:  # virtual-hosted and path-style presigned URLs, in every region of the partition
-        domain = "amazonaws.com.cn" if deployment.region.startswith("cn-") else "amazonaws.com"
-        s3 = f"https://*.{domain}"
-    policy = {
-        "default-src": "'self'",
-        "script-src": hashes("script"),
-        "style-src": hashes("style"),
-        "img-src": f"'self' {s3}",
-        "connect-src": f"'self' {s3}",  # the page uploads with fetch(), not a form
-        "form-action": "'none'",
-        "base-uri": "'none'",
-        "object-src": "'none'",
-        "frame-ancestors": "'none'",
-    }
-    return {
-        "Content-Type": "text/html; charset=utf-8",
-        "Content-Security-Policy": "; ".join(f"{k} {v}" for k, v in policy.items()),
-        "X-Content-Type-Options": "nosniff",
-        "Referrer-Policy": "no-referrer",
-    }
-
-
-GALLERY_HEADERS = gallery_security_headers(GALLERY_PAGE)
-
-
 @app.route("/gallery", methods=["GET"], **ROUTE)
 def gallery():
-    return Response(body=GALLERY_PAGE, headers=GALLERY_HEADERS)
+    return Response(body=GALLERY.body, headers=GALLERY.headers)

@@ -62,7 +62,9 @@ class Settings:
     default_min_confidence: float = 0.0
     presign_urls: bool = True
     presign_expiry_seconds: int = 900
-    api_auth: str = "none"  # "iam", "api_key" or "none" (local use only)
+    # "iam", "api_key" or "none". Closed unless a stage says otherwise; chalice's local server
+    # enforces none of them, so local runs are unaffected.
+    api_auth: str = "iam"
     cors_allow_origin: str | None = None
     # Browser uploads through presigned POST forms (the gallery's upload button). Off unless
     # the stage names the bucket; the function's role then also needs s3:PutObject on it.

@@ -73,6 +73,22 @@ def ensure(apigateway, name: str, rest_api_id: str, stage: str) -> ApiKeyAccess:
     return ApiKeyAccess(key_id=key["id"], usage_plan_id=plan["id"])
 
 
+def throttle_stage(apigateway, rest_api_id: str, stage: str) -> None:
+    """Stage-wide throttling for a stage without auth, so a leaked URL cannot run up a bill.
+
+    (API Gateway applies quotas only per API key; a stage that needs a monthly cap uses
+    API_AUTH=api_key, whose usage plan has QUOTA.)
+    """
+    apigateway.update_stage(
+        restApiId=rest_api_id,
+        stageName=stage,
+        patchOperations=[
+            {"op": "replace", "path": f"/*/*/throttling/{name}", "value": str(THROTTLE[name])}
+            for name in ("rateLimit", "burstLimit")
+        ],
+    )
+
+
 def delete(apigateway, name: str) -> list[str]:
     """Deletes the usage plan(s) and key(s) of that name; returns what it deleted."""
     deleted = []

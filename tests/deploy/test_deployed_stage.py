@@ -133,3 +133,18 @@ def test_browsing_a_stage_that_is_not_deployed_says_how_to_deploy(aws, project):
         access.stage_api(ctx)
     with pytest.raises(DeployError, match="make deploy STAGE=dev"):
         access.stage_dashboards(ctx)
+
+
+def test_a_stage_without_auth_is_throttled(aws, project, opensearch_url, capsys):
+    common = ["--stage", STAGE, "--project-dir", str(project), "--poll-seconds", "1"]
+    flags = ["--yes", "--api-auth", "none", "--search-endpoint", opensearch_url]
+    assert main(["deploy", *common, *flags]) == 0
+    assert (
+        "API auth is none: stage throttled to 20 requests/s (burst 40)" in capsys.readouterr().out
+    )
+    apigateway = aws.client("apigateway")
+    (rest_api,) = apigateway.get_rest_apis()["items"]
+    settings = apigateway.get_stage(restApiId=rest_api["id"], stageName="api")["methodSettings"]
+    assert settings["*/*"]["throttlingRateLimit"] == 20.0
+    assert settings["*/*"]["throttlingBurstLimit"] == 40
+    assert main(["teardown", *common, "--yes"]) == 0
