@@ -1,4 +1,8 @@
-"""The image store on Elasticsearch 7.x or OpenSearch (Amazon OpenSearch Service in AWS)."""
+"""The image store on Elasticsearch 6.8/7.x or OpenSearch (Amazon OpenSearch Service in AWS).
+
+Requests are written once, typeless; chalicelib.store.engine adapts the few that differ per
+engine (chosen from the cluster's GET / answer) and reads the answers that differ.
+"""
 
 from __future__ import annotations
 
@@ -20,7 +24,7 @@ from elasticsearch.exceptions import (
 
 from chalicelib.documents import supersedes
 from chalicelib.search.query import Filters, LabelCount, SearchHit, SearchPage, SearchQuery
-from chalicelib.store import es_queries, mapping
+from chalicelib.store import engine, es_queries, mapping
 from chalicelib.store.base import (
     FAILED,
     STALE,
@@ -50,8 +54,9 @@ class ElasticsearchStore(ImageStore):
     def ensure_ready(self) -> None:
         if self._ready:
             return
+        template = mapping.index_template(self._alias, self._replicas)
         self._client.indices.put_template(
-            name=self._alias, body=mapping.index_template(self._alias, self._replicas)
+            name=self._alias, body=self._compat().index_body(template)
         )
         if not self._client.indices.exists_alias(name=self._alias):
             self._create_index_with_alias()
@@ -101,11 +106,14 @@ class ElasticsearchStore(ImageStore):
             if current and not supersedes(write.document, current["_source"]):
                 outcome[image_id] = WriteResult(STALE, "a newer or equal state is already stored")
                 continue
-            actions.append(_conditional_action(self._alias, image_id, current))
+            actions.append(
+                self._compat().bulk_action(_conditional_action(self._alias, image_id, current))
+            )
             actions.append(write.document)
         if not actions:
             return {}
-        response = self._client.bulk(body=_ndjson(actions))
+        # Through the alias path (POST /<alias>/_bulk): the role may POST there, not to /_bulk.
+        response = self._client.bulk(index=self._alias, body=_ndjson(actions))
         conflicts = {}
         for item in response["items"]:
             result = next(iter(item.values()))
@@ -149,19 +157,20 @@ class ElasticsearchStore(ImageStore):
 
     def search(self, query: SearchQuery) -> SearchPage:
         with _unavailable_as_store_error():
+            compat = self._compat()
             response = self._client.search(index=self._alias, body=es_queries.search_body(query))
         hits = response["hits"]["hits"]
         return SearchPage(
-            total=response["hits"]["total"]["value"],
+            total=compat.total_hits(response["hits"]),
             hits=[SearchHit(hit["_source"], tuple(hit["sort"])) for hit in hits[: query.size]],
             has_more=len(hits) > query.size,
         )
 
     def label_counts(self, filters: Filters, prefix: str | None, size: int) -> list[LabelCount]:
         with _unavailable_as_store_error():
-            response = self._client.search(
-                index=self._alias, body=es_queries.label_counts_body(filters, prefix, size)
-            )
+            map_hint = self._compat().prefix_terms_need_map_hint
+            body = es_queries.label_counts_body(filters, prefix, size, map_hint=map_hint)
+            response = self._client.search(index=self._alias, body=body)
         return [
             LabelCount(bucket["key"], bucket["doc_count"])
             for bucket in response["aggregations"]["labels"]["buckets"]
@@ -169,6 +178,14 @@ class ElasticsearchStore(ImageStore):
 
     def ping(self) -> bool:
         return self._client.ping()
+
+    def _compat(self) -> engine.EngineCompat:
+        """The engine's dialect (GET / on first use, cached per client).
+
+        Raises UnsupportedEngine, which no caller turns into a per-item failure: a wrong engine
+        must stop the function with one clear error, not fill the dead-letter queue.
+        """
+        return engine.detect(self._client)
 
 
 @contextmanager

@@ -7,7 +7,7 @@ from localdev.aws.context import Context
 from localdev.aws.deploy import Plan
 
 # Parameters whose values are long documents: say that they change, not how.
-DOCUMENT_PARAMETERS = {"FunctionPolicyDocument"}
+DOCUMENT_PARAMETERS = {"IndexerPolicyDocument", "ApiPolicyDocument"}
 
 
 def describe(ctx: Context, decided: Plan) -> list[str]:

@@ -67,14 +67,22 @@ def import_saved_objects(
 
         credentials = (session or boto3.Session()).get_credentials()
         auth = AWS4Auth(region=region, service="es", refreshable_credentials=credentials)
-    response = requests.post(
-        base_url.rstrip("/") + IMPORT_PATH,
-        params={"overwrite": "true"},
-        headers={"osd-xsrf": "true", "kbn-xsrf": "true"},
-        files={"file": ("image-label-search.ndjson", body, "application/ndjson")},
-        auth=auth,
-        timeout=TIMEOUT_SECONDS,
-    )
+    try:
+        response = requests.post(
+            base_url.rstrip("/") + IMPORT_PATH,
+            params={"overwrite": "true"},
+            headers={"osd-xsrf": "true", "kbn-xsrf": "true"},
+            files={"file": ("image-label-search.ndjson", body, "application/ndjson")},
+            auth=auth,
+            timeout=TIMEOUT_SECONDS,
+        )
+    except (requests.ConnectionError, requests.Timeout) as error:
+        # One line for the user, not urllib3's chain of retries and socket errors.
+        kind = "timed out" if isinstance(error, requests.Timeout) else "nothing answers"
+        raise ImportFailed(
+            f"cannot reach Dashboards/Kibana at {base_url} ({kind}): check URL= (a local "
+            "Dashboards or Kibana listens on http://localhost:5601 by default) and that it runs"
+        ) from None
     if response.status_code != 200:
         raise ImportFailed(
             f"{base_url}{IMPORT_PATH} answered {response.status_code}: {response.text[:500]}"

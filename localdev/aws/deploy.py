@@ -67,7 +67,7 @@ class DeployResult:
     api_key_id: str | None
     dashboards_url: str | None
     event_source_mappings: list[dict]
-    policy_path: str
+    policy_path: str  # the stage's policy files, one per function (str of policy.PolicyFiles)
 
 
 # -- chalice -------------------------------------------------------------------------------------
@@ -171,9 +171,14 @@ class Plan:
     api_auth: str
     uploads: bool
     search: SearchTarget
-    policy_document: dict
+    policies: dict[str, dict]  # chalice function name -> the only policy of its role
     params: dict[str, str]
     tags: dict[str, str]
+
+    @property
+    def policy_document(self) -> dict[str, dict]:
+        """What deploy() hands to _write_policy: every function's document."""
+        return self.policies
 
 
 def plan(ctx: Context, options: DeployOptions) -> Plan:
@@ -205,7 +210,7 @@ def plan(ctx: Context, options: DeployOptions) -> Plan:
     )
     batching_window = view.int_value("MAX_BATCHING_WINDOW_SECONDS", 0)
     visibility = VISIBILITY_FACTOR * view.index_timeout + batching_window
-    document = policy.build_policy(
+    documents = policy.build_policies(
         PolicyInputs(
             partition=ctx.partition,
             region=ctx.region,
@@ -219,6 +224,8 @@ def plan(ctx: Context, options: DeployOptions) -> Plan:
             detect_moderation_labels=view.flag("DETECT_MODERATION_LABELS"),
             detect_faces=view.flag("DETECT_FACES"),
             upload_prefix=upload_prefix if uploads else None,
+            index_alias=view.environment.get("INDEX_ALIAS", "").strip()
+            or policy.DEFAULT_INDEX_ALIAS,
         )
     )
     params = {
@@ -228,7 +235,8 @@ def plan(ctx: Context, options: DeployOptions) -> Plan:
         "BucketVersioning": _bool_param(versioning),
         "QueueVisibilityTimeout": str(visibility),
         "MaxReceiveCount": str(options.max_receive_count or previous.get("MaxReceiveCount") or 5),
-        "FunctionPolicyDocument": policy.compact(document),
+        "IndexerPolicyDocument": policy.compact(documents[policy.INDEX_HANDLER]),
+        "ApiPolicyDocument": policy.compact(documents[policy.API_HANDLER]),
         "AdminPrincipalArns": ",".join(admins),
         "ExistingSearchEndpoint": search.endpoint,
         "ExistingDomainArn": search.domain_arn if search.endpoint and search.domain_arn else "",
@@ -244,7 +252,7 @@ def plan(ctx: Context, options: DeployOptions) -> Plan:
         api_auth=api_auth,
         uploads=uploads,
         search=search,
-        policy_document=document,
+        policies=documents,
         params=params,
         tags={"app": ctx.app_name, "stage": ctx.stage},
     )
@@ -333,13 +341,15 @@ def deploy(ctx: Context, options: DeployOptions) -> DeployResult:
 # -- the steps -----------------------------------------------------------------------------------
 
 
-def _write_policy(ctx: Context, document: dict):
-    policy_file, written = policy.write_policy(ctx.project_dir, ctx.stage, document)
-    relative = policy_file.relative_to(ctx.project_dir)
-    ctx.step(f"Role policy {relative}: {'written' if written else 'unchanged'}")
-    for statement in document["Statement"]:
-        ctx.detail(f"{statement['Sid']}: {', '.join(statement['Action'])}")
-    return policy_file
+def _write_policy(ctx: Context, documents: dict[str, dict]) -> policy.PolicyFiles:
+    """One file per function's role, for review: .chalice/policy-<stage>-<function>.json."""
+    written_files = policy.write_policies(ctx.project_dir, ctx.stage, documents)
+    for function, (path, written) in written_files.files.items():
+        relative = path.relative_to(ctx.project_dir)
+        ctx.step(f"Role policy of {function}: {relative} {'written' if written else 'unchanged'}")
+        for statement in documents[function]["Statement"]:
+            ctx.detail(f"{statement['Sid']}: {', '.join(statement['Action'])}")
+    return written_files
 
 
 def _deploy_stack(ctx: Context, decided: Plan) -> dict[str, str]:
@@ -369,7 +379,19 @@ def _ensure_log_groups(ctx: Context) -> None:
         ctx.detail(f"{group}: {outcome} (retention {retention} days)")
 
 
-def _write_stage_config(ctx: Context, decided: Plan, outputs: dict[str, str], policy_name: str):
+def _write_stage_config(
+    ctx: Context, decided: Plan, outputs: dict[str, str], policy_files: dict[str, str]
+):
+    """The stage's variables, and for each function its own role (and its policy's file).
+
+    The roles are set per function (``stages.<stage>.lambda_functions.<function>``) and none
+    per stage, so no function inherits another's role: chalice resolves ``iam_role_arn`` and
+    ``manage_iam_role`` per function first (chalice/config.py ``_chain_lookup``), which is checked
+    below with chalice's own ``Config``. ``policy_files`` is function -> policy file name.
+    """
+    from chalice.config import Config
+
+    role_outputs = {policy.API_HANDLER: "ApiRoleArn", policy.INDEX_HANDLER: "IndexerRoleArn"}
     config = chalice_config.load(ctx.project_dir)
     chalice_config.update_stage(
         config,
@@ -382,12 +404,26 @@ def _write_stage_config(ctx: Context, decided: Plan, outputs: dict[str, str], po
             "API_AUTH": decided.api_auth,
             "UPLOAD_BUCKET": outputs["BucketName"] if decided.uploads else None,
         },
-        settings={
-            "manage_iam_role": False,
-            "iam_role_arn": outputs["FunctionRoleArn"],
-            "iam_policy_file": policy_name,
-        },
+        # Removed from the stage: an earlier deploy set one role for every function there.
+        settings={"manage_iam_role": None, "iam_role_arn": None, "iam_policy_file": None},
     )
+    functions = config["stages"][ctx.stage].setdefault("lambda_functions", {})
+    for function, output in role_outputs.items():
+        functions.setdefault(function, {}).update(
+            {
+                "manage_iam_role": False,
+                "iam_role_arn": outputs[output],
+                "iam_policy_file": policy_files[function],
+            }
+        )
+    for function, output in role_outputs.items():
+        resolved = Config(chalice_stage=ctx.stage, function_name=function, config_from_disk=config)
+        if resolved.manage_iam_role or resolved.iam_role_arn != outputs[output]:
+            raise DeployError(
+                f".chalice/config.json: chalice would give {function} the role "
+                f"{resolved.iam_role_arn} (manage_iam_role={resolved.manage_iam_role}), "
+                f"not {outputs[output]}"
+            )
     changed = chalice_config.save(ctx.project_dir, config)
     ctx.step(f".chalice/config.json stage {ctx.stage}: {'updated' if changed else 'unchanged'}")
 
@@ -454,6 +490,12 @@ def _api_access(ctx: Context, api_auth: str, api: dict | None) -> str | None:
     removed = api_keys.delete(apigateway, ctx.resource_name)
     if removed:
         ctx.step(f"API auth is {api_auth}: removed {', '.join(removed)}")
+    if api_auth == "none" and api:
+        api_keys.throttle_stage(apigateway, api["rest_api_id"], ctx.stage_view().api_gateway_stage)
+        ctx.step(
+            f"API auth is none: stage throttled to {api_keys.THROTTLE['rateLimit']:.0f} "
+            f"requests/s (burst {api_keys.THROTTLE['burstLimit']})"
+        )
     return None
 
 

@@ -91,7 +91,9 @@ def package(project_dir: Path, stage: str, out_dir: Path, ctx: Context | None = 
     ctx.step(f"chalice package --stage {stage} (region {ctx.region}) -> {out_dir}")
     run_chalice(ctx, "package", "--stage", stage, "--merge-template", str(merge_path), str(out_dir))
     template_path = out_dir / SAM_TEMPLATE
-    check_merged(json.loads(template_path.read_text()))
+    template = json.loads(template_path.read_text())
+    check_merged(template)
+    check_roles(template)
     return template_path
 
 
@@ -108,6 +110,24 @@ def check_merged(template: dict[str, Any]) -> None:
     events = resources[INDEX_FUNCTION]["Properties"].get("Events", {})
     if events.get(INDEX_EVENT, {}).get("Type") != "SQS":
         raise DeployError(f"chalice's template has no SQS event {INDEX_EVENT}: update {__name__}")
+
+
+def check_roles(template: dict[str, Any]) -> None:
+    """Each function runs with a role of its own (localdev/aws/policy.py has one per function).
+
+    A stage configured with one ``iam_role_arn`` for the whole stage would package both
+    functions with the same role, so the internet-facing API would get the indexer's rights.
+    """
+    resources = template.get("Resources", {})
+    roles = {
+        name: resources[name]["Properties"].get("Role") for name in (API_FUNCTION, INDEX_FUNCTION)
+    }
+    if roles[API_FUNCTION] == roles[INDEX_FUNCTION]:
+        raise DeployError(
+            f"{API_FUNCTION} and {INDEX_FUNCTION} share the role {roles[API_FUNCTION]}: set "
+            "iam_role_arn per function under stages.<stage>.lambda_functions.<function> in "
+            ".chalice/config.json (make deploy writes them)"
+        )
 
 
 def main(argv: list[str] | None = None) -> int:

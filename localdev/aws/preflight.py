@@ -217,7 +217,7 @@ def check_names(ctx: Context, inputs: Inputs, report: Report) -> None:
     longest = max(function_names(ctx.app_name, ctx.stage), key=len)
     for kind, name, limit in (
         ("function", longest, MAX_FUNCTION_NAME),
-        ("role", f"{ctx.app_name}-{ctx.stage}-lambda", MAX_ROLE_NAME),
+        ("role", f"{ctx.app_name}-{ctx.stage}-indexer", MAX_ROLE_NAME),
         ("queue", f"{ctx.app_name}-{ctx.stage}-uploads-dlq", MAX_QUEUE_NAME),
     ):
         if len(name) > limit:

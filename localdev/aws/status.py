@@ -128,8 +128,9 @@ def render(report: dict[str, Any]) -> list[str]:
     outputs = stack_info["outputs"]
     if outputs.get("BucketName"):
         lines.append(f"  bucket         {outputs['BucketName']}")
-    if outputs.get("FunctionRoleArn"):
-        lines.append(f"  role           {outputs['FunctionRoleArn']}")
+    for label, key in (("indexer role", "IndexerRoleArn"), ("api role", "ApiRoleArn")):
+        if outputs.get(key):
+            lines.append(f"  {label:<14} {outputs[key]}")
     for label, key in (("queue", "queue"), ("dead letters", "dead_letter_queue")):
         queue = report.get(key)
         if not queue:

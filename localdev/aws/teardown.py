@@ -174,9 +174,11 @@ def leftovers(ctx: Context, outputs: dict[str, str]) -> list[str]:
             if _exists(lambda name=name: sqs.get_queue_url(QueueName=name)):
                 found.append(f"queue {name}")
     iam = ctx.client("iam")
-    role = outputs.get("FunctionRoleName")
-    if role and _exists(lambda: iam.get_role(RoleName=role)):
-        found.append(f"role {role}")
+    # One role per function; FunctionRoleName is the shared role of stacks deployed before.
+    for key in ("IndexerRoleName", "ApiRoleName", "FunctionRoleName"):
+        role = outputs.get(key)
+        if role and _exists(lambda role=role: iam.get_role(RoleName=role)):
+            found.append(f"role {role}")
     lambda_client = ctx.client("lambda")
     for name in _function_names(ctx):
         if _exists(lambda name=name: lambda_client.get_function(FunctionName=name)):

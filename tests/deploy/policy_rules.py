@@ -1,25 +1,29 @@
-"""The permission list from the issue, written independently of localdev/aws/policy.py.
+"""The permission lists from the issue, one per function, written independently of
+localdev/aws/policy.py (on purpose: a mistake there must not be copied into the checker).
 
-``violations(document, expected)`` names every grant outside that list and every required grant
-that is missing; an empty list means the policy is exactly right.
+``violations(document, expected, function)`` names every grant outside that function's list and
+every required grant that is missing; an empty list means the policy is exactly right.
+
+The search paths are the requests chalicelib/store/elasticsearch_store.py sends through the
+elasticsearch-py 7.13 client: ``_mget`` -> ``POST /<alias>/_mget``, ``bulk(index=alias)`` ->
+``POST /<alias>/_bulk``, ``get`` -> ``GET /<alias>/_doc/<id>``, ``search`` ->
+``POST /<alias>/_search``, ``count`` -> ``POST /<alias>/_count``, ``ping`` -> ``HEAD /``, and
+``ensure_ready()`` (run by the indexer's first write) -> ``PUT /_template/<alias>``,
+``HEAD /_alias/<alias>``, ``PUT /<alias>-v<N>``, ``GET /_cluster/health/<alias>``.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 
+from chalicelib.store.mapping import MAPPING_VERSION
+
+INDEXER, API = "index_images", "api_handler"
 QUEUE_ACTIONS = {
     "sqs:ReceiveMessage",
     "sqs:DeleteMessage",
     "sqs:GetQueueAttributes",
     "sqs:ChangeMessageVisibility",
-}
-SEARCH_ACTIONS = {
-    "es:ESHttpGet",
-    "es:ESHttpHead",
-    "es:ESHttpPost",
-    "es:ESHttpPut",
-    "es:ESHttpDelete",
 }
 LOG_ACTIONS = {"logs:CreateLogStream", "logs:PutLogEvents"}
 OPTIONAL_REKOGNITION = {
@@ -41,31 +45,46 @@ class Expected:
     detect_moderation_labels: bool = False
     detect_faces: bool = False
     upload_prefix: str | None = None
+    alias: str = "imagerepository"
 
-    def allowed(self) -> dict[str, set[str]]:
-        """action -> the only resources it may be granted on."""
-        queue = f"arn:aws:sqs:{self.region}:{self.account}:{self.app}-{self.stage}-uploads"
-        logs = {
-            f"arn:aws:logs:{self.region}:{self.account}:log-group:/aws/lambda/{name}:*"
-            for name in (f"{self.app}-{self.stage}", f"{self.app}-{self.stage}-index_images")
-        }
+    def allowed(self, function: str) -> dict[str, set[str]]:
+        """action -> the only resources the function's role may be granted it on."""
+        name = f"{self.app}-{self.stage}" + ("-index_images" if function == INDEXER else "")
+        logs = f"arn:aws:logs:{self.region}:{self.account}:log-group:/aws/lambda/{name}:*"
         objects = f"arn:aws:s3:::{self.bucket}/*"
-        grants = {"rekognition:DetectLabels": {"*"}}
-        for flag, action in OPTIONAL_REKOGNITION.items():
-            if getattr(self, flag):
-                grants[action] = {"*"}
+        grants = {action: {logs} for action in LOG_ACTIONS}
         grants["s3:GetObject"] = {objects}
         grants["s3:GetObjectVersion"] = {objects}
-        if self.upload_prefix:
+        if function == INDEXER:
+            grants["rekognition:DetectLabels"] = {"*"}
+            for flag, action in OPTIONAL_REKOGNITION.items():
+                if getattr(self, flag):
+                    grants[action] = {"*"}
+            queue = f"arn:aws:sqs:{self.region}:{self.account}:{self.app}-{self.stage}-uploads"
+            for action in QUEUE_ACTIONS:
+                grants[action] = {queue}
+        elif self.upload_prefix:
             grants["s3:PutObject"] = {f"arn:aws:s3:::{self.bucket}/{self.upload_prefix}*"}
-        for action in QUEUE_ACTIONS:
-            grants[action] = {queue}
-        for action in LOG_ACTIONS:
-            grants[action] = set(logs)
-        if self.domain_arn:
-            for action in SEARCH_ACTIONS:
-                grants[action] = {f"{self.domain_arn}/*"}
+        for action, paths in self.search_paths(function).items():
+            grants[action] = {f"{self.domain_arn}/{path}" for path in paths}
         return grants
+
+    def search_paths(self, function: str) -> dict[str, set[str]]:
+        if not self.domain_arn:
+            return {}
+        alias = self.alias
+        if function == INDEXER:
+            return {
+                "es:ESHttpPost": {f"{alias}/_mget", f"{alias}/_bulk"},
+                "es:ESHttpPut": {f"_template/{alias}", f"{alias}-v{MAPPING_VERSION}"},
+                "es:ESHttpHead": {f"_alias/{alias}"},
+                "es:ESHttpGet": {f"_cluster/health/{alias}"},
+            }
+        return {
+            "es:ESHttpPost": {f"{alias}/_search", f"{alias}/_count", f"{alias}/_mget"},
+            "es:ESHttpGet": {f"{alias}/_doc/*"},
+            "es:ESHttpHead": {""},  # HEAD / is authorized against "domain/<name>/"
+        }
 
 
 def _as_list(value) -> list:
@@ -80,14 +99,17 @@ def granted(document: dict) -> dict[str, set[str]]:
     return found
 
 
-def violations(document: dict, expected: Expected) -> list[str]:
+def violations(document: dict, expected: Expected, function: str) -> list[str]:
     problems = []
     if document.get("Version") != "2012-10-17":
         problems.append(f"Version is {document.get('Version')}")
+    sids = [statement.get("Sid") for statement in document["Statement"]]
+    if len(set(sids)) != len(sids):
+        problems.append(f"Sids are not unique: {sids}")
     for statement in document["Statement"]:
         if statement.get("Effect") != "Allow":
             problems.append(f"{statement.get('Sid')}: Effect {statement.get('Effect')}")
-        for key in ("NotAction", "NotResource", "NotPrincipal", "Principal"):
+        for key in ("NotAction", "NotResource", "NotPrincipal", "Principal", "Condition"):
             if key in statement:
                 problems.append(f"{statement.get('Sid')}: uses {key}")
         actions = _as_list(statement.get("Action", []))
@@ -97,7 +119,7 @@ def violations(document: dict, expected: Expected) -> list[str]:
                 problems.append(f"{statement.get('Sid')}: wildcard action {action}")
         if "*" in resources and not all(a.startswith("rekognition:") for a in actions):
             problems.append(f"{statement.get('Sid')}: Resource * for {actions}")
-    allowed = expected.allowed()
+    allowed = expected.allowed(function)
     have = granted(document)
     for action, resources in have.items():
         if action not in allowed:

@@ -101,8 +101,11 @@ def test_deploy_status_redeploy_teardown(aws, project, opensearch_url, search_cl
         outputs = stack.outputs(stack.describe(aws.client("cloudformation"), f"{APP}-{STAGE}"))
         assert outputs["BucketName"] == BUCKET
         assert outputs["SearchEndpoint"] == opensearch_url
-        role_arn = f"arn:aws:iam::{ACCOUNT}:role/{APP}-{STAGE}-lambda"
-        assert outputs["FunctionRoleArn"] == role_arn
+        role_names = {"api_handler": f"{APP}-{STAGE}-api", "index_images": f"{APP}-{STAGE}-indexer"}
+        role_arns = {fn: f"arn:aws:iam::{ACCOUNT}:role/{name}" for fn, name in role_names.items()}
+        assert outputs["ApiRoleArn"] == role_arns["api_handler"]
+        assert outputs["IndexerRoleArn"] == role_arns["index_images"]
+        assert "FunctionRoleArn" not in outputs
         sqs = aws.client("sqs")
         queue = sqs.get_queue_attributes(
             QueueUrl=sqs.get_queue_url(QueueName=f"{APP}-{STAGE}-uploads")["QueueUrl"],
@@ -122,20 +125,41 @@ def test_deploy_status_redeploy_teardown(aws, project, opensearch_url, search_cl
         rule = encryption["ServerSideEncryptionConfiguration"]["Rules"][0]
         assert rule["ApplyServerSideEncryptionByDefault"]["SSEAlgorithm"] == "AES256"
 
-        # -- the role carries exactly the written policy file ------------------------------------
-        written = json.loads((project / ".chalice" / "policy-dev.json").read_text())
-        on_role = aws.client("iam").get_role_policy(
-            RoleName=f"{APP}-{STAGE}-lambda", PolicyName="least-privilege"
-        )["PolicyDocument"]
-        on_role = json.loads(on_role) if isinstance(on_role, str) else on_role
-        assert on_role == written
-        assert violations(written, Expected(ACCOUNT, REGION, APP, STAGE, BUCKET)) == []
+        # -- each role carries exactly its function's written policy file ----------------------
+        iam = aws.client("iam")
+        assert sorted(r["RoleName"] for r in iam.list_roles()["Roles"]) == sorted(
+            role_names.values()
+        )
+        expected = Expected(ACCOUNT, REGION, APP, STAGE, BUCKET, alias=alias)
+        for function, role_name in role_names.items():
+            written = json.loads((project / ".chalice" / f"policy-dev-{function}.json").read_text())
+            on_role = iam.get_role_policy(RoleName=role_name, PolicyName="least-privilege")
+            on_role = on_role["PolicyDocument"]
+            on_role = json.loads(on_role) if isinstance(on_role, str) else on_role
+            assert on_role == written, function
+            assert violations(written, expected, function) == [], function
+        assert iam.list_role_policies(RoleName=role_names["api_handler"])["PolicyNames"] == [
+            "least-privilege"
+        ]
+        assert not (project / ".chalice" / "policy-dev.json").exists()
 
         # -- config.json: the stage's values written, everything else intact --------------------
         after = chalice_config.load(project)
         dev = after["stages"]["dev"]
-        assert dev["manage_iam_role"] is False
-        assert dev["iam_role_arn"] == role_arn
+        assert not {"manage_iam_role", "iam_role_arn", "iam_policy_file"} & set(dev)
+        assert dev["lambda_functions"] == {
+            function: {
+                "iam_policy_file": f"policy-dev-{function}.json",
+                "manage_iam_role": False,
+                "iam_role_arn": role_arns[function],
+            }
+            for function in role_names
+        }
+        from chalice.config import Config
+
+        for function in role_names:  # as chalice resolves them
+            resolved = Config(chalice_stage=STAGE, function_name=function, config_from_disk=after)
+            assert (resolved.manage_iam_role, resolved.iam_role_arn) == (False, role_arns[function])
         assert dev["environment_variables"] == {
             **original["stages"]["dev"]["environment_variables"],
             "QUEUE_NAME": f"{APP}-{STAGE}-uploads",
@@ -153,7 +177,10 @@ def test_deploy_status_redeploy_teardown(aws, project, opensearch_url, search_cl
         lam = aws.client("lambda")
         functions = {f["FunctionName"]: f for f in lam.list_functions()["Functions"]}
         assert set(functions) == FUNCTIONS
-        assert {f["Role"] for f in functions.values()} == {role_arn}
+        assert {name: f["Role"] for name, f in functions.items()} == {
+            f"{APP}-{STAGE}": role_arns["api_handler"],
+            f"{APP}-{STAGE}-index_images": role_arns["index_images"],
+        }
         (mapping,) = lam.list_event_source_mappings()["EventSourceMappings"]
         assert mapping["EventSourceArn"] == outputs["QueueArn"]
         assert mapping["FunctionResponseTypes"] == ["ReportBatchItemFailures"]
@@ -224,11 +251,19 @@ def test_deploy_status_redeploy_teardown(aws, project, opensearch_url, search_cl
         env = chalice_config.load(project)["stages"]["dev"]["environment_variables"]
         assert env["UPLOAD_BUCKET"] == BUCKET
         # (moto's stack update leaves a role's inline policy as created, so the check is on what
-        # CloudFormation is given: the parameter, which must be the file.)
-        written = json.loads((project / ".chalice" / "policy-dev.json").read_text())
-        assert json.loads(params["FunctionPolicyDocument"]) == written
-        expected = Expected(ACCOUNT, REGION, APP, STAGE, BUCKET, upload_prefix="uploads/")
-        assert violations(written, expected) == []
+        # CloudFormation is given: the parameters, which must be the files.)
+        expected = Expected(
+            ACCOUNT, REGION, APP, STAGE, BUCKET, upload_prefix="uploads/", alias=alias
+        )
+        for function, parameter in (
+            ("api_handler", "ApiPolicyDocument"),
+            ("index_images", "IndexerPolicyDocument"),
+        ):
+            written = json.loads((project / ".chalice" / f"policy-dev-{function}.json").read_text())
+            assert json.loads(params[parameter]) == written, function
+            assert violations(written, expected, function) == [], function
+        api_grants = json.loads(params["ApiPolicyDocument"])["Statement"]
+        assert any("s3:PutObject" in s["Action"] for s in api_grants)
         # ... and stays on, without another stack change, when deploy runs again.
         code, out = _run(capsys, transcript, "deploy", *common)
         assert code == 0, out
@@ -284,10 +319,12 @@ def test_existing_domain_is_used_instead_of_creating_one(aws, project):
     assert endpoint.startswith("https://") and "shared-search" in endpoint
     assert decided.params["ExistingDomainArn"] == arn
     assert decided.params["SearchDomainName"] == ""
-    assert (
-        violations(decided.policy_document, Expected(ACCOUNT, REGION, APP, STAGE, BUCKET, arn))
-        == []
-    )
+    expected = Expected(ACCOUNT, REGION, APP, STAGE, BUCKET, arn)
+    assert set(decided.policies) == {"api_handler", "index_images"}
+    for function, document in decided.policies.items():
+        assert violations(document, expected, function) == [], function
+    assert json.loads(decided.params["ApiPolicyDocument"]) == decided.policies["api_handler"]
+    assert json.loads(decided.params["IndexerPolicyDocument"]) == decided.policies["index_images"]
 
     stack.deploy(
         aws.client("cloudformation"),
@@ -382,7 +419,8 @@ def test_any_clone_deploys_the_same_stage_and_any_clone_tears_it_down(
     # The old path: chalice alone, from a clone without .chalice/deployed/.
     clone2 = clones["clone2"]
     shutil.copy2(project / ".chalice" / "config.json", clone2 / ".chalice" / "config.json")
-    shutil.copy2(project / ".chalice" / "policy-dev.json", clone2 / ".chalice" / "policy-dev.json")
+    for policy_file in (project / ".chalice").glob("policy-dev-*.json"):
+        shutil.copy2(policy_file, clone2 / ".chalice" / policy_file.name)
     ctx = Context(stage=STAGE, project_dir=clone2, session=aws)
     deploy.run_chalice(ctx, "deploy", "--stage", STAGE)
     assert len(apigw.get_rest_apis()["items"]) == 2

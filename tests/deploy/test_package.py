@@ -7,20 +7,26 @@ stack's queue ARN, search endpoint and role.
 
 from __future__ import annotations
 
+import io
 import json
 import shutil
 import zipfile
+from types import SimpleNamespace
 
 import pytest
 
-from localdev.aws import chalice_config
-from localdev.aws.context import DeployError
-from localdev.aws.package import check_merged, main, package
+from localdev.aws import chalice_config, deploy, policy
+from localdev.aws.context import Context, DeployError
+from localdev.aws.package import check_merged, check_roles, main, package
 from tests.deploy.conftest import PROJECT_FILES, PROJECT_ROOT
 
 STAGE = "dev"
 QUEUE_ARN = "arn:aws:sqs:us-east-1:123456789012:image-label-search-dev-uploads"
-ROLE_ARN = "arn:aws:iam::123456789012:role/image-label-search-dev-lambda"
+ROLES = {
+    "APIHandler": "arn:aws:iam::123456789012:role/image-label-search-dev-api",
+    "IndexImages": "arn:aws:iam::123456789012:role/image-label-search-dev-indexer",
+}
+SEARCH_ENDPOINT = "https://search-image-label-search-dev.us-east-1.es.amazonaws.com"
 # Not the config.json defaults, so the template can only have them from the stage.
 BATCH_SIZE, BATCHING_WINDOW = 25, 2
 # Moved to localdev/embedded/, which chalice does not package.
@@ -55,17 +61,31 @@ def packaged(tmp_path_factory):
     """(sam.json as a dict, the zip's file names), packaged once for this module."""
     root = tmp_path_factory.mktemp("package")
     project = _copy_project(root / "project")
+    # The stage as deploy writes it: the stack's queue, endpoint and one role per function.
+    outputs = {
+        "QueueName": QUEUE_ARN.rsplit(":", 1)[1],
+        "QueueArn": QUEUE_ARN,
+        "SearchEndpoint": SEARCH_ENDPOINT,
+        "BucketName": "image-label-search-dev-123456789012-us-east-1",
+        "ApiRoleArn": ROLES["APIHandler"],
+        "IndexerRoleArn": ROLES["IndexImages"],
+    }
+    files = {fn: policy.policy_file_name(STAGE, fn) for fn in policy.FUNCTIONS}
+    deploy._write_stage_config(
+        Context(stage=STAGE, project_dir=project, out=io.StringIO()),
+        SimpleNamespace(api_auth="iam", uploads=False),
+        outputs,
+        files,
+    )
     config = chalice_config.load(project)
     chalice_config.update_stage(
         config,
         STAGE,
         environment={
-            "QUEUE_ARN": QUEUE_ARN,
-            "SEARCH_ENDPOINT": "https://search-image-label-search-dev.us-east-1.es.amazonaws.com",
             "BATCH_SIZE": str(BATCH_SIZE),
             "MAX_BATCHING_WINDOW_SECONDS": str(BATCHING_WINDOW),
         },
-        settings={"manage_iam_role": False, "iam_role_arn": ROLE_ARN},
+        settings={},
     )
     chalice_config.save(project, config)
     with pytest.MonkeyPatch.context() as patch:
@@ -102,7 +122,27 @@ def test_functions_have_the_names_the_log_groups_are_made_for(packaged):
         "APIHandler": "image-label-search-dev",
         "IndexImages": "image-label-search-dev-index_images",
     }
-    assert {p["Role"] for p in functions.values()} == {ROLE_ARN}
+
+
+def test_each_function_has_its_own_role(packaged):
+    """The packaged SAM template shows two roles: each function runs with its own."""
+    template, _ = packaged
+    resources = template["Resources"]
+    assert {name: resources[name]["Properties"]["Role"] for name in ROLES} == ROLES
+    # No role is created by the package: the stack (infra/template.yaml) owns both.
+    assert not [r for r in resources.values() if r["Type"] == "AWS::IAM::Role"]
+
+
+def test_a_shared_role_is_refused():
+    shared = "arn:aws:iam::123456789012:role/image-label-search-dev-lambda"
+    template = {
+        "Resources": {
+            name: {"Type": "AWS::Serverless::Function", "Properties": {"Role": shared}}
+            for name in ROLES
+        }
+    }
+    with pytest.raises(DeployError, match="share the role"):
+        check_roles(template)
 
 
 def test_the_bundle_ships_no_embedded_store(packaged):

@@ -139,14 +139,14 @@ def test_domain_defaults_encryption_and_access_policy(template):
     assert props["NodeToNodeEncryptionOptions"] == {"Enabled": True}
     assert props["DomainEndpointOptions"]["EnforceHTTPS"] is True
     assert props["DomainEndpointOptions"]["TLSSecurityPolicy"].startswith("Policy-Min-TLS-1-2")
-    (statement,) = props["AccessPolicies"]["Statement"]
+    # Admins only; no policy without admins. The function roles are admitted by their identity
+    # policies alone (tests/deploy/test_effective_access.py evaluates both together).
+    condition, with_admins, without = props["AccessPolicies"]["Fn::If"]
+    assert (condition, without) == ("HasAdmins", {"Ref": "AWS::NoValue"})
+    (statement,) = with_admins["Statement"]
     assert statement["Effect"] == "Allow"
     assert statement["Action"] == "es:ESHttp*"
-    role = {"Fn::GetAtt": ["FunctionRole", "Arn"]}
-    with_admins, role_only = statement["Principal"]["AWS"]["Fn::If"][1:]
-    assert role_only == [role]
-    joined = with_admins["Fn::Split"][1]["Fn::Join"][1]
-    assert joined == [role, {"Ref": "AdminPrincipalArns"}]
+    assert statement["Principal"] == {"AWS": {"Fn::Split": [",", {"Ref": "AdminPrincipalArns"}]}}
     assert statement["Resource"] == {
         "Fn::Sub": "arn:${AWS::Partition}:es:${AWS::Region}:${AWS::AccountId}"
         ":domain/${SearchDomainName}/*"
@@ -171,6 +171,7 @@ def test_outputs_and_parameter_names(template):
         "QueueUrl",
         "DeadLetterQueueUrl",
         "SearchEndpoint",
-        "FunctionRoleArn",
+        "IndexerRoleArn",
+        "ApiRoleArn",
     } <= set(template["Outputs"])
     assert template_parameters(TEMPLATE_PATH.read_text()) == set(template["Parameters"])
