@@ -111,6 +111,11 @@ def deploy_options(run: argparse.ArgumentParser) -> None:
         help="allow --uploads on an --api-auth none stage (anyone can upload)",
     )
     run.add_argument(
+        "--stack-only",
+        action="store_true",
+        help="the supporting stack and the index only, for SAM/CDK users (docs/package.md)",
+    )
+    run.add_argument(
         "--allow-broad-admins",
         action="store_true",
         help="allow '*', an account root or another account's principal as --admin-arn",
@@ -154,6 +159,7 @@ def _options(args) -> DeployOptions:
         assume_yes=args.yes,
         public_uploads=args.public_uploads,
         allow_broad_admins=args.allow_broad_admins,
+        stack_only=args.stack_only,
     )
 
 

@@ -31,8 +31,9 @@ def save(project_dir: Path, config: dict[str, Any]) -> bool:
     """Writes the file only when its content changes; returns whether it did."""
     path = config_path(project_dir)
     text = json.dumps(config, indent=2) + "\n"
-    if path.read_text() == text:
+    if path.exists() and path.read_text() == text:
         return False
+    path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(text)
     return True
 

@@ -15,6 +15,7 @@ from localdev.aws import chalice_config
 from localdev.aws.discovery import StageNames
 from localdev.aws.principals import resolve_caller
 from localdev.aws.stack import Waiting, stack_name
+from localdev.aws.workspace import stage_dir
 
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
 CLIENT_CONFIG = Config(retries={"mode": "standard", "max_attempts": 8})
@@ -99,6 +100,11 @@ class Context:
     @property
     def stack_name(self) -> str:
         return stack_name(self.app_name, self.stage)
+
+    @property
+    def deploy_dir(self) -> Path:
+        """Where deploy writes the stage's generated chalice project (localdev/aws/workspace.py)."""
+        return stage_dir(self.project_dir, self.stage)
 
     @property
     def names(self) -> StageNames:

@@ -8,6 +8,7 @@ import subprocess
 import sys
 import time
 from dataclasses import dataclass
+from pathlib import Path
 from urllib.parse import urlsplit
 
 from botocore.exceptions import ClientError
@@ -22,11 +23,13 @@ from localdev.aws import (
     policy,
     preflight,
     stack,
+    workspace,
 )
 from localdev.aws.context import Context, DeployError
 from localdev.aws.policy import PolicyInputs
 
 API_AUTH_CHOICES = ("iam", "api_key", "none")
+API_AUTH_TAG, UPLOADS_TAG = "api-auth", "uploads"  # stack tags: the stage's deploy choices
 # AWS recommends a queue visibility timeout of six times the function timeout (plus the
 # batching window), so a throttled or retried invocation does not see its messages reappear.
 VISIBILITY_FACTOR = preflight.VISIBILITY_FACTOR
@@ -49,6 +52,7 @@ class DeployOptions:
     dashboards_url: str | None = None
     assume_yes: bool = False
     public_uploads: bool = False  # uploads on an API_AUTH=none stage: refused unless set
+    stack_only: bool = False  # the supporting stack and the index, no functions (SAM/CDK users)
     allow_broad_admins: bool = False  # account roots, other accounts or '*' as domain admins
 
 
@@ -73,13 +77,13 @@ class DeployResult:
 # -- chalice -------------------------------------------------------------------------------------
 
 
-def run_chalice(ctx: Context, *args: str) -> None:
-    """Runs the chalice CLI of this interpreter from the project root, printing as it goes."""
+def run_chalice(ctx: Context, *args: str, cwd: Path | None = None) -> None:
+    """Runs the chalice CLI of this interpreter in ``cwd`` (the project), printing as it goes."""
     command = [sys.executable, "-c", "import sys; from chalice.cli import main; sys.exit(main())"]
     ctx.detail(f"$ chalice {' '.join(args)}")
     with subprocess.Popen(
         [*command, *args],
-        cwd=ctx.project_dir,
+        cwd=cwd or ctx.project_dir,
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
         text=True,
@@ -186,8 +190,12 @@ def plan(ctx: Context, options: DeployOptions) -> Plan:
     view = ctx.stage_view()
     existing = stack.describe(ctx.client("cloudformation"), ctx.stack_name)
     previous = stack.parameters(existing)
+    # The stack's tags remember the choices of the last deploy, from whichever clone it ran.
+    chosen = stack.tags(existing)
 
-    api_auth = options.api_auth or view.environment.get("API_AUTH") or "iam"
+    api_auth = (
+        options.api_auth or chosen.get(API_AUTH_TAG) or view.environment.get("API_AUTH") or "iam"
+    )
     if api_auth not in API_AUTH_CHOICES:
         raise DeployError(f"API_AUTH must be one of {', '.join(API_AUTH_CHOICES)}, got {api_auth}")
     bucket = options.bucket_name or previous.get("BucketName") or default_bucket_name(ctx)
@@ -197,11 +205,12 @@ def plan(ctx: Context, options: DeployOptions) -> Plan:
         admins = [a for a in previous.get("AdminPrincipalArns", "").split(",") if a]
         if ctx.caller_principal_arn not in admins:
             admins.append(ctx.caller_principal_arn)
-    uploads = (
-        options.uploads
-        if options.uploads is not None
-        else bool(view.environment.get("UPLOAD_BUCKET", "").strip())
-    )
+    if options.uploads is not None:
+        uploads = options.uploads
+    elif UPLOADS_TAG in chosen:
+        uploads = chosen[UPLOADS_TAG] == "true"
+    else:
+        uploads = bool(view.environment.get("UPLOAD_BUCKET", "").strip())
     upload_prefix = view.environment.get("UPLOAD_PREFIX") or DEFAULT_UPLOAD_PREFIX
     versioning = (
         options.versioning
@@ -254,7 +263,12 @@ def plan(ctx: Context, options: DeployOptions) -> Plan:
         search=search,
         policies=documents,
         params=params,
-        tags={"app": ctx.app_name, "stage": ctx.stage},
+        tags={
+            "app": ctx.app_name,
+            "stage": ctx.stage,
+            API_AUTH_TAG: api_auth,
+            UPLOADS_TAG: _bool_param(uploads),
+        },
     )
 
 
@@ -305,16 +319,19 @@ def deploy(ctx: Context, options: DeployOptions) -> DeployResult:
     if decided.deletes_domain and not options.assume_yes:
         raise DeployError(
             f"switching to {decided.search.endpoint} deletes the stack's OpenSearch domain and "
-            "its index; pass --yes to do that"
+            "its index; pass --yes to do that (make deploy DEPLOY_ARGS=--yes)"
         )
+    workspace.prepare(ctx.project_dir, ctx.stage)
     policy_file = _write_policy(ctx, decided.policy_document)
     outputs = _deploy_stack(ctx, decided)
     _ensure_log_groups(ctx)
     _write_stage_config(ctx, decided, outputs, policy_file.name)
+    if options.stack_only:
+        return _finish_stack_only(ctx, decided, outputs, str(policy_file))
     _restore_chalice_state(ctx, outputs["QueueArn"])
     ctx.step(f"chalice deploy --stage {ctx.stage}")
-    run_chalice(ctx, "deploy", "--stage", ctx.stage)
-    resources = event_source.deployed_resources(ctx.project_dir, ctx.stage)
+    run_chalice(ctx, "deploy", "--stage", ctx.stage, cwd=ctx.deploy_dir)
+    resources = event_source.deployed_resources(ctx.deploy_dir, ctx.stage)
     _check_functions(ctx, resources)
     mappings = _enable_partial_batches(ctx, resources)
     api = event_source.rest_api(resources)
@@ -338,12 +355,29 @@ def deploy(ctx: Context, options: DeployOptions) -> DeployResult:
     )
 
 
+def _finish_stack_only(ctx: Context, decided: Plan, outputs: dict, policy_path: str):
+    """--stack-only: what a SAM or CDK deploy of the functions needs, and no functions."""
+    ctx.step(f"Index template and alias on {outputs['SearchEndpoint']}")
+    ctx.detail(f"alias {setup_index(ctx, outputs['SearchEndpoint'])} ready")
+    ctx.step("Stack ready; no functions deployed (--stack-only)")
+    ctx.detail(f"package the functions with: make package STAGE={ctx.stage} (docs/package.md)")
+    return DeployResult(
+        stack_outputs=outputs,
+        api_url=None,
+        api_auth=decided.api_auth,
+        api_key_id=None,
+        dashboards_url=None,
+        event_source_mappings=[],
+        policy_path=policy_path,
+    )
+
+
 # -- the steps -----------------------------------------------------------------------------------
 
 
 def _write_policy(ctx: Context, documents: dict[str, dict]) -> policy.PolicyFiles:
-    """One file per function's role, for review: .chalice/policy-<stage>-<function>.json."""
-    written_files = policy.write_policies(ctx.project_dir, ctx.stage, documents)
+    """One file per role, for review: .deploy/<stage>/.chalice/policy-<stage>-<function>.json."""
+    written_files = policy.write_policies(ctx.deploy_dir, ctx.stage, documents)
     for function, (path, written) in written_files.files.items():
         relative = path.relative_to(ctx.project_dir)
         ctx.step(f"Role policy of {function}: {relative} {'written' if written else 'unchanged'}")
@@ -424,8 +458,9 @@ def _write_stage_config(
                 f"{resolved.iam_role_arn} (manage_iam_role={resolved.manage_iam_role}), "
                 f"not {outputs[output]}"
             )
-    changed = chalice_config.save(ctx.project_dir, config)
-    ctx.step(f".chalice/config.json stage {ctx.stage}: {'updated' if changed else 'unchanged'}")
+    changed = chalice_config.save(ctx.deploy_dir, config)
+    relative = chalice_config.config_path(ctx.deploy_dir).relative_to(ctx.project_dir)
+    ctx.step(f"{relative} stage {ctx.stage}: {'updated' if changed else 'unchanged'}")
 
 
 def _restore_chalice_state(ctx: Context, queue_arn: str) -> discovery.StageResources:
@@ -445,7 +480,7 @@ def _restore_chalice_state(ctx: Context, queue_arn: str) -> discovery.StageResou
             f"after this deploy: teardown removes them, or delete them by hand"
         )
     state = discovery.deployed_state(found, names, queue_arn)
-    path = event_source.deployed_path(ctx.project_dir, ctx.stage)
+    path = event_source.deployed_path(ctx.deploy_dir, ctx.stage)
     written = discovery.write_deployed_state(path, state)
     if state["resources"]:
         ctx.detail(
@@ -555,7 +590,10 @@ def _confirm_creation(ctx: Context, search: SearchTarget) -> None:
         f"Remove everything with: make teardown STAGE={ctx.stage}"
     )
     if not sys.stdin.isatty():
-        raise DeployError("not a terminal: pass --yes to confirm creating the stack")
+        raise DeployError(
+            "not a terminal: pass --yes to confirm creating the stack "
+            f"(make deploy STAGE={ctx.stage} DEPLOY_ARGS=--yes)"
+        )
     answer = input("Continue? [y/N] ").strip().lower()
     if answer not in ("y", "yes"):
         raise DeployError("cancelled")

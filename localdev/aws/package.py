@@ -25,7 +25,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from localdev.aws import chalice_config, policy
+from localdev.aws import chalice_config, policy, workspace
 from localdev.aws.context import PROJECT_ROOT, Context, DeployError
 from localdev.aws.deploy import run_chalice
 from localdev.aws.event_source import PARTIAL_BATCH
@@ -76,12 +76,13 @@ def merge_template(app_name: str, stage: str) -> dict[str, Any]:
 def package(project_dir: Path, stage: str, out_dir: Path, ctx: Context | None = None) -> Path:
     """Writes the merge template, runs chalice package into ``out_dir``; returns sam.json."""
     ctx = ctx or Context(stage=stage, project_dir=project_dir)
-    view = chalice_config.stage_view(ctx.config(), stage)
+    view = chalice_config.stage_view(chalice_config.load(project_dir), stage)
     if not view.environment.get("SEARCH_ENDPOINT", "").strip():
         # The packaged functions would refuse to start (chalicelib/settings.py): say so now.
         raise DeployError(
             f"SEARCH_ENDPOINT is empty for stage {stage}: set it in .chalice/config.json under "
-            f"stages.{stage}.environment_variables (make deploy STAGE={stage} writes it)"
+            f"stages.{stage}.environment_variables, or run make deploy STAGE={stage} "
+            "DEPLOY_ARGS=--stack-only, which writes it into .deploy/<stage>/"
         )
     out_dir = out_dir.resolve()
     out_dir.mkdir(parents=True, exist_ok=True)
@@ -89,7 +90,16 @@ def package(project_dir: Path, stage: str, out_dir: Path, ctx: Context | None = 
     merge_path.write_text(json.dumps(merge_template(view.app_name, stage), indent=2) + "\n")
     # ctx.region fails with a clear message when none is configured (chalice needs one).
     ctx.step(f"chalice package --stage {stage} (region {ctx.region}) -> {out_dir}")
-    run_chalice(ctx, "package", "--stage", stage, "--merge-template", str(merge_path), str(out_dir))
+    run_chalice(
+        ctx,
+        "package",
+        "--stage",
+        stage,
+        "--merge-template",
+        str(merge_path),
+        str(out_dir),
+        cwd=project_dir,
+    )
     template_path = out_dir / SAM_TEMPLATE
     template = json.loads(template_path.read_text())
     check_merged(template)
@@ -140,8 +150,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--project-dir", type=Path, default=PROJECT_ROOT, help="chalice project")
     args = parser.parse_args(argv)
     ctx = Context(stage=args.stage, project_dir=args.project_dir.resolve())
+    # What deploy generated for the stage (role ARNs, queue, endpoint), if it ran; otherwise
+    # the project itself, whose stage must then carry those values.
+    generated = workspace.stage_dir(ctx.project_dir, args.stage)
+    source = generated if (generated / ".chalice" / "config.json").exists() else ctx.project_dir
     try:
-        template = package(ctx.project_dir, args.stage, args.out, ctx)
+        template = package(source, args.stage, args.out, ctx)
     except (DeployError, ValueError) as error:
         print(f"error: {error}", file=sys.stderr)
         return 1

@@ -50,6 +50,12 @@ def outputs(stack: dict[str, Any] | None) -> dict[str, str]:
     return {item["OutputKey"]: item["OutputValue"] for item in stack.get("Outputs", [])}
 
 
+def tags(stack: dict[str, Any] | None) -> dict[str, str]:
+    if not stack:
+        return {}
+    return {tag["Key"]: tag["Value"] for tag in stack.get("Tags", [])}
+
+
 def parameters(stack: dict[str, Any] | None) -> dict[str, str]:
     if not stack:
         return {}

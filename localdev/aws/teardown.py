@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 
 from botocore.exceptions import ClientError
 
-from localdev.aws import api_keys, discovery, event_source, log_groups, stack
+from localdev.aws import api_keys, discovery, event_source, log_groups, stack, workspace
 from localdev.aws.context import Context, DeployError
 
 
@@ -34,7 +34,10 @@ def confirm(ctx: Context, owns_domain: bool) -> None:
         f"functions, every image in the bucket, the queues{domain}."
     )
     if not sys.stdin.isatty():
-        raise DeployError("not a terminal: pass --yes to confirm the teardown")
+        raise DeployError(
+            f"not a terminal: pass --yes to confirm the teardown (make teardown STAGE={ctx.stage} "
+            "YES=1)"
+        )
     answer = input(f"Type the stage name ({ctx.stage}) to confirm: ").strip()
     if answer != ctx.stage:
         raise DeployError("cancelled")
@@ -76,7 +79,8 @@ def teardown(ctx: Context, assume_yes: bool = False, delete_index: bool = False)
         if log_groups.delete(logs, f"/aws/lambda/{name}"):
             ctx.detail(f"deleted log group /aws/lambda/{name}")
             result.deleted.append(f"log group /aws/lambda/{name}")
-    event_source.deployed_path(ctx.project_dir, ctx.stage).unlink(missing_ok=True)
+    if workspace.remove(ctx.project_dir, ctx.stage):
+        ctx.detail(f"removed {workspace.stage_dir(ctx.project_dir, ctx.stage)}")
 
     result.leftovers = leftovers(ctx, outputs)
     if result.leftovers:

@@ -13,6 +13,7 @@ cannot run functions without Docker); moto's DetectLabels answers one fixed labe
 
 from __future__ import annotations
 
+import shutil
 import time
 import uuid
 from pathlib import Path
@@ -24,7 +25,7 @@ from chalice.test import Client
 
 import app as app_module
 from chalicelib.components import Components
-from localdev.aws import access, chalice_config, stack
+from localdev.aws import access, chalice_config, deploy, stack
 from localdev.aws.__main__ import main
 from localdev.aws.context import Context, DeployError
 from localdev.poller import LocalEventSourceMapping
@@ -49,7 +50,7 @@ def _template_notification(queue_arn: str) -> dict:
 
 
 def test_a_deployed_stage_indexes_an_upload_and_serves_it(
-    aws, project, opensearch_url, search_client, capsys, monkeypatch
+    aws, project, opensearch_url, search_client, capsys, monkeypatch, tmp_path
 ):
     alias = f"stagetest-{uuid.uuid4().hex[:8]}"
     config = chalice_config.load(project)
@@ -63,6 +64,13 @@ def test_a_deployed_stage_indexes_an_upload_and_serves_it(
     assert code == 0, out
     assert f"Gallery:    make gallery STAGE={STAGE}" in out
     outputs = stack.outputs(stack.describe(aws.client("cloudformation"), f"{APP}-{STAGE}"))
+    # A fresh clone (tracked files only) deploys the same stage: the stack remembers the choices.
+    fresh = tmp_path / "fresh-clone"
+    shutil.copytree(project, fresh, ignore=shutil.ignore_patterns(".deploy"))
+    again = deploy.plan(
+        Context(stage=STAGE, project_dir=fresh, session=aws), deploy.DeployOptions()
+    )
+    assert (again.api_auth, again.params["ExistingSearchEndpoint"]) == ("api_key", opensearch_url)
 
     s3, sqs = aws.client("s3"), aws.client("sqs")
     s3.put_bucket_notification_configuration(
@@ -72,7 +80,8 @@ def test_a_deployed_stage_indexes_an_upload_and_serves_it(
     s3.upload_file(str(ROOT / "samples" / "chelsea-cat.jpg"), outputs["BucketName"], KEY)
 
     monkeypatch.setattr(app_module, "components", Components())  # this stage's settings
-    with Client(app_module.app, stage_name=STAGE, project_dir=str(project)) as client:
+    generated = project / ".deploy" / STAGE  # the stage's project as deploy ran chalice on it
+    with Client(app_module.app, stage_name=STAGE, project_dir=str(generated)) as client:
         poller = LocalEventSourceMapping(
             sqs,
             outputs["QueueUrl"],
@@ -111,8 +120,6 @@ def test_a_deployed_stage_indexes_an_upload_and_serves_it(
 
 def test_dashboards_of_a_stage_open_through_the_signing_proxy(aws, project):
     """The stage's domain (an existing one here: moto's CloudFormation creates no domain)."""
-    from localdev.aws import deploy
-
     aws.client("opensearch").create_domain(
         DomainName="shared-search", EngineVersion="OpenSearch_2.19"
     )

@@ -79,6 +79,7 @@ def test_deploy_status_redeploy_teardown(aws, project, opensearch_url, search_cl
     transcript: list[str] = []
     common = ["--stage", STAGE, "--project-dir", str(project), "--poll-seconds", "1"]
     assert all(not things for things in _everything(aws).values())
+    generated = project / ".deploy" / STAGE  # deploy's git-ignored copy of the project
 
     with running_fake_dashboards() as fake:
         code, out = _run(
@@ -132,7 +133,9 @@ def test_deploy_status_redeploy_teardown(aws, project, opensearch_url, search_cl
         )
         expected = Expected(ACCOUNT, REGION, APP, STAGE, BUCKET, alias=alias)
         for function, role_name in role_names.items():
-            written = json.loads((project / ".chalice" / f"policy-dev-{function}.json").read_text())
+            written = json.loads(
+                (generated / ".chalice" / f"policy-dev-{function}.json").read_text()
+            )
             on_role = iam.get_role_policy(RoleName=role_name, PolicyName="least-privilege")
             on_role = on_role["PolicyDocument"]
             on_role = json.loads(on_role) if isinstance(on_role, str) else on_role
@@ -141,10 +144,11 @@ def test_deploy_status_redeploy_teardown(aws, project, opensearch_url, search_cl
         assert iam.list_role_policies(RoleName=role_names["api_handler"])["PolicyNames"] == [
             "least-privilege"
         ]
-        assert not (project / ".chalice" / "policy-dev.json").exists()
-
-        # -- config.json: the stage's values written, everything else intact --------------------
-        after = chalice_config.load(project)
+        # -- the clone's tracked files are as they were; the stage's values are in .deploy/ ------
+        assert chalice_config.load(project) == original
+        assert not list((project / ".chalice").glob("policy-*.json"))
+        assert not (project / ".chalice" / "deployed").exists()
+        after = chalice_config.load(generated)
         dev = after["stages"]["dev"]
         assert not {"manage_iam_role", "iam_role_arn", "iam_policy_file"} & set(dev)
         assert dev["lambda_functions"] == {
@@ -184,7 +188,7 @@ def test_deploy_status_redeploy_teardown(aws, project, opensearch_url, search_cl
         (mapping,) = lam.list_event_source_mappings()["EventSourceMappings"]
         assert mapping["EventSourceArn"] == outputs["QueueArn"]
         assert mapping["FunctionResponseTypes"] == ["ReportBatchItemFailures"]
-        deployed = json.loads((project / ".chalice" / "deployed" / "dev.json").read_text())
+        deployed = json.loads((generated / ".chalice" / "deployed" / "dev.json").read_text())
         (sqs_event,) = [r for r in deployed["resources"] if r["resource_type"] == "sqs_event"]
         assert sqs_event["event_uuid"] == mapping["UUID"]
         groups = set(_everything(aws)["log_groups"])
@@ -229,11 +233,11 @@ def test_deploy_status_redeploy_teardown(aws, project, opensearch_url, search_cl
         assert {f["name"] for f in report["functions"]} == FUNCTIONS
 
         # -- deploy again: converges, creates nothing new ----------------------------------------
-        config_before = (project / ".chalice" / "config.json").read_text()
+        config_before = (generated / ".chalice" / "config.json").read_text()
         code, out = _run(capsys, transcript, "deploy", *common, "--dashboards-url", fake.url)
         assert code == 0, out
-        assert (project / ".chalice" / "config.json").read_text() == config_before
-        assert ".chalice/config.json stage dev: unchanged" in out
+        assert (generated / ".chalice" / "config.json").read_text() == config_before
+        assert ".deploy/dev/.chalice/config.json stage dev: unchanged" in out
         (again,) = lam.list_event_source_mappings()["EventSourceMappings"]
         assert again["UUID"] == mapping["UUID"]
         assert again["FunctionResponseTypes"] == ["ReportBatchItemFailures"]
@@ -248,7 +252,7 @@ def test_deploy_status_redeploy_teardown(aws, project, opensearch_url, search_cl
         origin = rest_api["rest_api_url"].split("/api/")[0]
         params = stack.parameters(stack.describe(aws.client("cloudformation"), f"{APP}-{STAGE}"))
         assert params["UploadCorsOrigin"] == origin
-        env = chalice_config.load(project)["stages"]["dev"]["environment_variables"]
+        env = chalice_config.load(generated)["stages"]["dev"]["environment_variables"]
         assert env["UPLOAD_BUCKET"] == BUCKET
         # (moto's stack update leaves a role's inline policy as created, so the check is on what
         # CloudFormation is given: the parameters, which must be the files.)
@@ -259,7 +263,9 @@ def test_deploy_status_redeploy_teardown(aws, project, opensearch_url, search_cl
             ("api_handler", "ApiPolicyDocument"),
             ("index_images", "IndexerPolicyDocument"),
         ):
-            written = json.loads((project / ".chalice" / f"policy-dev-{function}.json").read_text())
+            written = json.loads(
+                (generated / ".chalice" / f"policy-dev-{function}.json").read_text()
+            )
             assert json.loads(params[parameter]) == written, function
             assert violations(written, expected, function) == [], function
         api_grants = json.loads(params["ApiPolicyDocument"])["Statement"]
@@ -268,7 +274,8 @@ def test_deploy_status_redeploy_teardown(aws, project, opensearch_url, search_cl
         code, out = _run(capsys, transcript, "deploy", *common)
         assert code == 0, out
         assert "Bucket CORS" not in out
-        assert chalice_config.load(project)["stages"]["dev"]["environment_variables"] == env
+        # (the choice of uploads is remembered by the stack's tags, not by a file)
+        assert chalice_config.load(generated)["stages"]["dev"]["environment_variables"] == env
 
     # -- teardown ----------------------------------------------------------------------------------
     code, out = _run(capsys, transcript, "teardown", *common, "--yes", "--delete-index")
@@ -303,7 +310,7 @@ def test_refuses_to_create_or_destroy_without_confirmation(aws, project, capsys)
     assert "pass --yes to confirm the teardown" in capsys.readouterr().err
     assert _everything(aws)["stacks"] == []
     # Nothing was written into the project either.
-    assert not (project / ".chalice" / "policy-dev.json").exists()
+    assert not (project / ".deploy").exists()
     assert (project / ".chalice" / "config.json").read_text() == config_before
 
 
@@ -380,7 +387,7 @@ def test_switching_away_from_the_stack_domain_needs_yes(aws, project, monkeypatc
     config_before = (project / ".chalice" / "config.json").read_text()
     with pytest.raises(DeployError, match="deletes the stack's OpenSearch domain"):
         deploy.deploy(ctx, options)
-    assert not (project / ".chalice" / "policy-dev.json").exists()
+    assert not (project / ".deploy").exists()
     assert (project / ".chalice" / "config.json").read_text() == config_before
     # Staying on the domain is not a switch.
     assert deploy.plan(ctx, deploy.DeployOptions()).deletes_domain is False
@@ -418,8 +425,9 @@ def test_any_clone_deploys_the_same_stage_and_any_clone_tears_it_down(
 
     # The old path: chalice alone, from a clone without .chalice/deployed/.
     clone2 = clones["clone2"]
-    shutil.copy2(project / ".chalice" / "config.json", clone2 / ".chalice" / "config.json")
-    for policy_file in (project / ".chalice").glob("policy-dev-*.json"):
+    generated = project / ".deploy" / STAGE / ".chalice"  # the stage's config, as deploy wrote it
+    shutil.copy2(generated / "config.json", clone2 / ".chalice" / "config.json")
+    for policy_file in generated.glob("policy-dev-*.json"):
         shutil.copy2(policy_file, clone2 / ".chalice" / policy_file.name)
     ctx = Context(stage=STAGE, project_dir=clone2, session=aws)
     deploy.run_chalice(ctx, "deploy", "--stage", STAGE)
@@ -436,7 +444,9 @@ def test_any_clone_deploys_the_same_stage_and_any_clone_tears_it_down(
     assert [m["UUID"] for m in lam.list_event_source_mappings()["EventSourceMappings"]] == [
         first_mapping
     ]
-    deployed = json.loads((clone2 / ".chalice" / "deployed" / "dev.json").read_text())
+    deployed = json.loads(
+        (clone2 / ".deploy" / STAGE / ".chalice" / "deployed" / "dev.json").read_text()
+    )
     (rest_api,) = [r for r in deployed["resources"] if r["resource_type"] == "rest_api"]
     assert rest_api["rest_api_id"] == first_api  # the oldest is kept and updated
     assert len(apigw.get_rest_apis()["items"]) == 2  # the other is reported, not deleted

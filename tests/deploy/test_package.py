@@ -15,7 +15,7 @@ from types import SimpleNamespace
 
 import pytest
 
-from localdev.aws import chalice_config, deploy, policy
+from localdev.aws import chalice_config, deploy, policy, workspace
 from localdev.aws.context import Context, DeployError
 from localdev.aws.package import check_merged, check_roles, main, package
 from tests.deploy.conftest import PROJECT_FILES, PROJECT_ROOT
@@ -71,13 +71,15 @@ def packaged(tmp_path_factory):
         "IndexerRoleArn": ROLES["IndexImages"],
     }
     files = {fn: policy.policy_file_name(STAGE, fn) for fn in policy.FUNCTIONS}
+    # Deploy writes the stage into its git-ignored copy of the project, which is packaged.
+    generated = workspace.prepare(project, STAGE)
     deploy._write_stage_config(
         Context(stage=STAGE, project_dir=project, out=io.StringIO()),
         SimpleNamespace(api_auth="iam", uploads=False),
         outputs,
         files,
     )
-    config = chalice_config.load(project)
+    config = chalice_config.load(generated)
     chalice_config.update_stage(
         config,
         STAGE,
@@ -87,10 +89,10 @@ def packaged(tmp_path_factory):
         },
         settings={},
     )
-    chalice_config.save(project, config)
+    chalice_config.save(generated, config)
     with pytest.MonkeyPatch.context() as patch:
         _isolate_aws(patch, root)
-        template_path = package(project, STAGE, root / "out")
+        template_path = package(generated, STAGE, root / "out")
     with zipfile.ZipFile(template_path.parent / "deployment.zip") as archive:
         names = archive.namelist()
     return json.loads(template_path.read_text()), names

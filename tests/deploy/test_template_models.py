@@ -151,7 +151,13 @@ ROWS = [
         model_pattern(
             OPENSEARCH,
             "VersionString",
-            accepted=("OpenSearch_2.19", "OpenSearch_1.3", "OpenSearch_3.1", "Elasticsearch_7.10"),
+            accepted=(
+                "OpenSearch_2.19",
+                "OpenSearch_1.3",
+                "OpenSearch_3.1",
+                "Elasticsearch_7.10",
+                "Elasticsearch_6.8",
+            ),
             refused=("OpenSearch-2.19", "opensearch_2.19", "OpenSearch_2", "Elasticsearch_10.1"),
         ),
     ),
@@ -296,8 +302,20 @@ def test_documented_retention_days_are_the_models_list():
 
 def test_version_examples_agree_with_the_model():
     (row,) = [row for row in ROWS if row.path == "EngineVersion"]
-    assert [row.validator.problem(v) for v in row.validator.accepted] == [None] * 4
+    assert [row.validator.problem(v) for v in row.validator.accepted] == [None] * 5
     assert all(row.validator.problem(v) for v in row.validator.refused)
+
+
+@pytest.mark.parametrize(
+    "version", ["Elasticsearch_5.6", "Elasticsearch_6.4", "Elasticsearch_8.11", "OpenSearch_4.0"]
+)
+def test_engine_versions_the_store_refuses_are_refused_at_deploy(version):
+    """AWS offers them (the model's pattern matches), but the store's engine check
+    (chalicelib/store/engine.py) would refuse them at the first request."""
+    (row,) = [row for row in ROWS if row.path == "EngineVersion"]
+    assert row.validator.problem(version) is None
+    pattern = decode_str(TEMPLATE_PATH.read_text())[0]["Parameters"]["EngineVersion"]
+    assert not re.fullmatch(pattern["AllowedPattern"], version)
 
 
 def _set(template: dict, path: str, value: Any) -> None:
