@@ -13,6 +13,7 @@ cannot run functions without Docker); moto's DetectLabels answers one fixed labe
 
 from __future__ import annotations
 
+import json
 import shutil
 import time
 import uuid
@@ -154,4 +155,31 @@ def test_a_stage_without_auth_is_throttled(aws, project, opensearch_url, capsys)
     settings = apigateway.get_stage(restApiId=rest_api["id"], stageName="api")["methodSettings"]
     assert settings["*/*"]["throttlingRateLimit"] == 20.0
     assert settings["*/*"]["throttlingBurstLimit"] == 40
+    assert main(["teardown", *common, "--yes"]) == 0
+
+
+def test_stack_only_then_package_gives_sam_the_stacks_roles_and_queue(
+    aws, project, opensearch_url, capsys, tmp_path
+):
+    """The SAM/CDK path: supporting stack and index from deploy, the functions from a package."""
+    from localdev.aws.package import main as package_main
+
+    common = ["--stage", STAGE, "--project-dir", str(project), "--poll-seconds", "1"]
+    flags = ["--yes", "--stack-only", "--search-endpoint", opensearch_url]
+    assert main(["deploy", *common, *flags]) == 0
+    assert "Stack ready; no functions deployed (--stack-only)" in capsys.readouterr().out
+    assert aws.client("lambda").list_functions()["Functions"] == []
+    outputs = stack.outputs(stack.describe(aws.client("cloudformation"), f"{APP}-{STAGE}"))
+
+    out = tmp_path / "sam"
+    assert package_main(["--stage", STAGE, "--out", str(out), "--project-dir", str(project)]) == 0
+    resources = json.loads((out / "sam.json").read_text())["Resources"]
+    assert resources["IndexImages"]["Properties"]["Role"] == outputs["IndexerRoleArn"]
+    assert resources["APIHandler"]["Properties"]["Role"] == outputs["ApiRoleArn"]
+    event = resources["IndexImages"]["Properties"]["Events"]["IndexImagesSqsEventSource"]
+    assert event["Properties"]["Queue"] == outputs["QueueArn"]
+    assert event["Properties"]["FunctionResponseTypes"] == ["ReportBatchItemFailures"]
+    assert resources["IndexImagesLogGroup"]["Properties"]["LogGroupName"] == (
+        f"/aws/lambda/{APP}-{STAGE}-index_images"
+    )
     assert main(["teardown", *common, "--yes"]) == 0
