@@ -46,12 +46,8 @@ def stage_api(ctx: Context) -> Upstream:
     found = discovery.discover(ctx.client("lambda"), ctx.client("apigateway"), ctx.names, None)
     if not found.rest_api_ids:
         raise DeployError(f"stage {ctx.stage} has no REST API: make deploy STAGE={ctx.stage}")
-    from localdev.aws.deploy import API_AUTH_TAG
-
     described = stack.describe(ctx.client("cloudformation"), ctx.stack_name)
-    auth = stack.tags(described).get(API_AUTH_TAG) or ctx.stage_view().environment.get(
-        "API_AUTH", "iam"
-    )
+    auth = stack.api_auth(described, ctx.stage_view().environment.get("API_AUTH"))
     key = _api_key_value(ctx) if auth == "api_key" else None
     url = ctx.names.rest_api_url(found.rest_api_ids[0])
     return Upstream(url=url, service="execute-api", auth=auth, open_path="/gallery", api_key=key)

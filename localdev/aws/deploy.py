@@ -29,7 +29,6 @@ from localdev.aws.context import Context, DeployError
 from localdev.aws.policy import PolicyInputs
 
 API_AUTH_CHOICES = ("iam", "api_key", "none")
-API_AUTH_TAG, UPLOADS_TAG = "api-auth", "uploads"  # stack tags: the stage's deploy choices
 # AWS recommends a queue visibility timeout of six times the function timeout (plus the
 # batching window), so a throttled or retried invocation does not see its messages reappear.
 VISIBILITY_FACTOR = preflight.VISIBILITY_FACTOR
@@ -193,9 +192,7 @@ def plan(ctx: Context, options: DeployOptions) -> Plan:
     # The stack's tags remember the choices of the last deploy, from whichever clone it ran.
     chosen = stack.tags(existing)
 
-    api_auth = (
-        options.api_auth or chosen.get(API_AUTH_TAG) or view.environment.get("API_AUTH") or "iam"
-    )
+    api_auth = options.api_auth or stack.api_auth(existing, view.environment.get("API_AUTH"))
     if api_auth not in API_AUTH_CHOICES:
         raise DeployError(f"API_AUTH must be one of {', '.join(API_AUTH_CHOICES)}, got {api_auth}")
     bucket = options.bucket_name or previous.get("BucketName") or default_bucket_name(ctx)
@@ -207,8 +204,8 @@ def plan(ctx: Context, options: DeployOptions) -> Plan:
             admins.append(ctx.caller_principal_arn)
     if options.uploads is not None:
         uploads = options.uploads
-    elif UPLOADS_TAG in chosen:
-        uploads = chosen[UPLOADS_TAG] == "true"
+    elif stack.UPLOADS_TAG in chosen:
+        uploads = chosen[stack.UPLOADS_TAG] == "true"
     else:
         uploads = bool(view.environment.get("UPLOAD_BUCKET", "").strip())
     upload_prefix = view.environment.get("UPLOAD_PREFIX") or DEFAULT_UPLOAD_PREFIX
@@ -266,8 +263,8 @@ def plan(ctx: Context, options: DeployOptions) -> Plan:
         tags={
             "app": ctx.app_name,
             "stage": ctx.stage,
-            API_AUTH_TAG: api_auth,
-            UPLOADS_TAG: _bool_param(uploads),
+            stack.API_AUTH_TAG: api_auth,
+            stack.UPLOADS_TAG: _bool_param(uploads),
         },
     )
 

@@ -50,6 +50,15 @@ def outputs(stack: dict[str, Any] | None) -> dict[str, str]:
     return {item["OutputKey"]: item["OutputValue"] for item in stack.get("Outputs", [])}
 
 
+# Stack tags that remember a stage's deploy choices, whichever clone deployed it.
+API_AUTH_TAG, UPLOADS_TAG = "api-auth", "uploads"
+
+
+def api_auth(stack: dict[str, Any] | None, configured: str | None) -> str:
+    """How the stage's API was deployed, else how its config wants it, else iam."""
+    return tags(stack).get(API_AUTH_TAG) or configured or "iam"
+
+
 def tags(stack: dict[str, Any] | None) -> dict[str, str]:
     if not stack:
         return {}

@@ -49,7 +49,7 @@ def collect(ctx: Context) -> dict[str, Any]:
     view = ctx.stage_view()
     report["api"] = {
         "url": names.rest_api_url(found.rest_api_ids[0]) if found.rest_api_ids else None,
-        "auth": view.environment.get("API_AUTH", "iam"),
+        "auth": stack.api_auth(described, view.environment.get("API_AUTH")),
         "api_key_ids": [k["id"] for k in keys],
     }
     report["duplicates"] = found.duplicates

@@ -225,7 +225,7 @@ def test_deploy_status_redeploy_teardown(aws, project, opensearch_url, search_cl
         assert f"stack          {APP}-{STAGE}: CREATE_COMPLETE" in out
         assert f"dead letters   {APP}-{STAGE}-uploads-dlq: 2 visible" in out
         assert "FunctionResponseTypes=['ReportBatchItemFailures']" in out
-        assert f"API key {key['id']}" in out
+        assert f"(auth: api_key, API key {key['id']})" in out  # as deployed, from the stack
         code, out = _run(capsys, transcript, "status", *common, "--json")
         report = json.loads(out)
         assert report["event_sources"][0]["function_response_types"] == ["ReportBatchItemFailures"]
