@@ -7,7 +7,7 @@ from __future__ import annotations
 import subprocess
 import sys
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from urllib.parse import urlsplit
 
@@ -65,12 +65,12 @@ class SearchTarget:
 @dataclass
 class DeployResult:
     stack_outputs: dict[str, str]
-    api_url: str | None
     api_auth: str
-    api_key_id: str | None
-    dashboards_url: str | None
-    event_source_mappings: list[dict]
     policy_path: str  # the stage's policy files, one per function (str of policy.PolicyFiles)
+    api_url: str | None = None
+    api_key_id: str | None = None
+    dashboards_url: str | None = None
+    event_source_mappings: list[dict] = field(default_factory=list)
 
 
 # -- chalice -------------------------------------------------------------------------------------
@@ -336,9 +336,7 @@ def deploy(ctx: Context, options: DeployOptions) -> DeployResult:
     key_id = _api_access(ctx, decided.api_auth, api)
     if decided.uploads and api_url:
         _allow_upload_origin(ctx, decided, api_url)
-    ctx.step(f"Index template and alias on {outputs['SearchEndpoint']}")
-    alias = setup_index(ctx, outputs["SearchEndpoint"])
-    ctx.detail(f"alias {alias} ready")
+    _index_step(ctx, outputs["SearchEndpoint"])
     dashboards_link = _import_saved_objects(ctx, options, outputs, decided.search)
     _print_summary(ctx, api_url, decided.api_auth, key_id, dashboards_link, outputs)
     return DeployResult(
@@ -354,19 +352,15 @@ def deploy(ctx: Context, options: DeployOptions) -> DeployResult:
 
 def _finish_stack_only(ctx: Context, decided: Plan, outputs: dict, policy_path: str):
     """--stack-only: what a SAM or CDK deploy of the functions needs, and no functions."""
-    ctx.step(f"Index template and alias on {outputs['SearchEndpoint']}")
-    ctx.detail(f"alias {setup_index(ctx, outputs['SearchEndpoint'])} ready")
+    _index_step(ctx, outputs["SearchEndpoint"])
     ctx.step("Stack ready; no functions deployed (--stack-only)")
     ctx.detail(f"package the functions with: make package STAGE={ctx.stage} (docs/package.md)")
-    return DeployResult(
-        stack_outputs=outputs,
-        api_url=None,
-        api_auth=decided.api_auth,
-        api_key_id=None,
-        dashboards_url=None,
-        event_source_mappings=[],
-        policy_path=policy_path,
-    )
+    return DeployResult(stack_outputs=outputs, api_auth=decided.api_auth, policy_path=policy_path)
+
+
+def _index_step(ctx: Context, endpoint: str) -> None:
+    ctx.step(f"Index template and alias on {endpoint}")
+    ctx.detail(f"alias {setup_index(ctx, endpoint)} ready")
 
 
 # -- the steps -----------------------------------------------------------------------------------

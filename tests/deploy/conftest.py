@@ -45,8 +45,11 @@ def aws(moto_url, monkeypatch, tmp_path):
 
 @pytest.fixture
 def project(tmp_path) -> Path:
-    """A copy of the chalice project: deploy rewrites config.json and the policy files."""
-    target = tmp_path / "project"
+    """A copy of the chalice project, as a clone has it (deploy writes into its .deploy/)."""
+    return copy_project(tmp_path / "project")
+
+
+def copy_project(target: Path) -> Path:
     target.mkdir()
     for name in PROJECT_FILES:
         source = PROJECT_ROOT / name

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import io
 import json
-import shutil
 import zipfile
 from types import SimpleNamespace
 
@@ -18,7 +17,7 @@ import pytest
 from localdev.aws import chalice_config, deploy, policy, workspace
 from localdev.aws.context import Context, DeployError
 from localdev.aws.package import check_merged, check_roles, main, package
-from tests.deploy.conftest import PROJECT_FILES, PROJECT_ROOT
+from tests.deploy.conftest import copy_project
 
 STAGE = "dev"
 QUEUE_ARN = "arn:aws:sqs:us-east-1:123456789012:image-label-search-dev-uploads"
@@ -31,19 +30,6 @@ SEARCH_ENDPOINT = "https://search-image-label-search-dev.us-east-1.es.amazonaws.
 BATCH_SIZE, BATCHING_WINDOW = 25, 2
 # Moved to localdev/embedded/, which chalice does not package.
 EMBEDDED_MODULES = {"sqlite_store.py", "text_analysis.py"}
-
-
-def _copy_project(target):
-    target.mkdir()
-    for name in PROJECT_FILES:
-        source = PROJECT_ROOT / name
-        if source.is_dir():
-            shutil.copytree(source, target / name, ignore=shutil.ignore_patterns("__pycache__"))
-        else:
-            shutil.copy2(source, target / name)
-    (target / ".chalice").mkdir()
-    shutil.copy2(PROJECT_ROOT / ".chalice" / "config.json", target / ".chalice" / "config.json")
-    return target
 
 
 def _isolate_aws(patch: pytest.MonkeyPatch, folder) -> None:
@@ -60,7 +46,7 @@ def _isolate_aws(patch: pytest.MonkeyPatch, folder) -> None:
 def packaged(tmp_path_factory):
     """(sam.json as a dict, the zip's file names), packaged once for this module."""
     root = tmp_path_factory.mktemp("package")
-    project = _copy_project(root / "project")
+    project = copy_project(root / "project")
     # The stage as deploy writes it: the stack's queue, endpoint and one role per function.
     outputs = {
         "QueueName": QUEUE_ARN.rsplit(":", 1)[1],
