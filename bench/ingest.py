@@ -1,6 +1,6 @@
 """Ingest throughput of one handler invocation, against the sequential baseline.
 
-    python -m bench.ingest [--batches 1,10,100] [--latency 0.2] [--pools 8,10]
+    .venv/bin/python -m bench.ingest [--batches 1,10,100] [--latency 0.2] [--pools 8,10]
 
 The measured path is ``app.index_images`` (the Chalice SQS handler) with the real collaborators
 from ``chalicelib.components``: ``BatchIngestor`` with its thread pool, ``RekognitionLabeler``
@@ -12,8 +12,9 @@ Rekognition call after the other and one index request per image.
 
 The ideal for a batch of ``n`` images and a pool of ``p`` workers is ``ceil(n / p)`` rounds of
 the Rekognition latency, so ``n / (ceil(n / p) * latency)`` images per second; the baseline's
-best is ``1 / latency``. With the default pool of 8, a batch of 10 needs two rounds: its ideal
-speed-up over the baseline is 5x, not 10x.
+best is ``1 / latency``. With the default pool of 10 (REKOGNITION_CONCURRENCY), a batch of 10
+takes one round: its ideal speed-up over the baseline is 10x. A pool of 8 is measured beside it
+to show the cost of a pool smaller than the batch: two rounds, an ideal of 5x.
 """
 
 from __future__ import annotations
@@ -270,18 +271,23 @@ def run(args) -> Report:
             f">= {0.8 * row['ideal_img_s']:.1f} img/s",
             f"{row['handler_img_s']:.1f} img/s ({row['of_ideal']:.2f}x ideal)",
             row["of_ideal"] >= 0.8,
+            why=f"the handler's own work took {row['not_rekognition_ms']:.0f} ms beside the "
+            "Rekognition rounds (not_rekognition_ms: parsing, _mget, _bulk, logging)",
         )
-        if row["batch"] == 10:
+        # Only a pool that takes a batch of 10 in one round can reach 8x (its ideal is 10x).
+        if row["batch"] == 10 and row["ideal_speedup"] >= 10:
             report.goal(
-                f"pool {row['pool']}, batch 10: >= 8x baseline (as the issue states it)",
+                f"pool {row['pool']}, batch 10: >= 8x the one-at-a-time baseline",
                 ">= 8x",
                 f"{row['speedup_vs_baseline']:.2f}x (ideal {row['ideal_speedup']:.1f}x)",
                 row["speedup_vs_baseline"] >= 8,
+                why="the handler's own work (not_rekognition_ms) cost more than the 20% "
+                "headroom between 8x and the ideal 10x",
             )
     report.note(
-        "ideal = batch / (ceil(batch / pool) x latency): with REKOGNITION_CONCURRENCY=8 a batch "
-        "of 10 takes two Rekognition rounds, so its ideal speed-up over the one-at-a-time "
-        "baseline is 5x; 8x at batch 10 needs a pool of at least 10 (one round, ideal 10x)."
+        "ideal = batch / (ceil(batch / pool) x latency): with REKOGNITION_CONCURRENCY=10 (the "
+        "default) a batch of 10 takes one Rekognition round, ideal 10x over the one-at-a-time "
+        "baseline; with 8 it takes two rounds, ideal 5x, so no 8x goal is set for pools below 10."
     )
     report.note(
         "not_rekognition_ms = handler time - rounds x latency: parsing, documents, one _mget "

@@ -219,6 +219,8 @@ class Goal:
     target: str
     measured: str
     met: bool
+    # What a miss means, in one line: printed under the table for every goal not met.
+    why: str = ""
 
 
 @dataclass
@@ -241,8 +243,10 @@ class Report:
         if columns:
             self.columns[section] = list(columns)
 
-    def goal(self, name: str, target: str, measured: str, met: bool) -> None:
-        self.goals.append(Goal(name, target, measured, bool(met)))
+    def goal(self, name: str, target: str, measured: str, met: bool, *, why: str) -> None:
+        """``why`` explains a miss (what limits the figure, where to look): a bare NO tells a
+        reader nothing."""
+        self.goals.append(Goal(name, target, measured, bool(met), why))
 
     def note(self, text: str) -> None:
         self.notes.append(text)
@@ -269,6 +273,7 @@ class Report:
                 for g in self.goals
             ]
             out += ["", "-- goals", table(rows)]
+            out += [f"NO  {g.name}: {g.why}" for g in self.goals if not g.met]
         if self.notes:
             out += ["", "-- notes", *(f"* {note}" for note in self.notes)]
         return "\n".join(out)

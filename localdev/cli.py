@@ -6,27 +6,32 @@
         [--auth iam|api_key|none] [--api-key KEY] [--region R]
 
 Credentials, region and endpoints come from the usual AWS environment (AWS_PROFILE,
-AWS_ENDPOINT_URL_S3, ...), so the same command uploads to moto or to a real bucket. `search`
-signs with SigV4 for a deployed stage's execute-api URL (--auth iam, the default there), sends
-the stage's key (--auth api_key --api-key KEY), or neither (--auth none, local URLs).
+AWS_REGION or AWS_DEFAULT_REGION, AWS_ENDPOINT_URL, ...), so the same command uploads to moto
+or to a real bucket. `search` signs with SigV4 for a deployed stage's execute-api URL
+(--auth iam, the default there), sends the stage's key (--auth api_key --api-key KEY), or
+neither (--auth none, local URLs).
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
+import io
 import json
+import os
 import sys
 import urllib.error
 import urllib.parse
 import urllib.request
 from collections.abc import Iterator
 from datetime import UTC
-from pathlib import Path
 from urllib.parse import quote_plus
 
 import boto3
+from botocore.exceptions import BotoCoreError, ClientError
 
 from chalicelib.eligibility import SUPPORTED_EXTENSIONS
+from localdev.cli_errors import CliError, aws_error_line, http_error_line, unreachable_line
 from localdev.progress import progress
 from localdev.proxy.signing import (
     AUTH_MODES,
@@ -36,43 +41,63 @@ from localdev.proxy.signing import (
     infer_region,
     make_signer,
 )
+from localdev.upload_plan import CONTENT_TYPES, UploadPlan, normalized_prefix, plan_upload
 
-CONTENT_TYPES = {".jpg": "image/jpeg", ".jpeg": "image/jpeg", ".png": "image/png"}
 SQS_BATCH_LIMIT = 10
+LOCAL_EXAMPLE = """\
+example against the local stack (`make run` prints these values):
+  export AWS_ACCESS_KEY_ID=local AWS_SECRET_ACCESS_KEY=local AWS_DEFAULT_REGION=us-east-1
+  export AWS_ENDPOINT_URL=<the S3/SQS endpoint make run prints>
+  .venv/bin/python -m localdev.cli upload photos/ --bucket image-label-search-local --prefix mine
+  .venv/bin/python -m localdev.cli search cat --api http://127.0.0.1:8000
+"""
+
+
+def session() -> boto3.session.Session:
+    """boto3 reads only AWS_DEFAULT_REGION; AWS_REGION (what Lambda sets) works here too."""
+    return boto3.session.Session(region_name=os.environ.get("AWS_REGION") or None)
 
 
 # -- upload ----------------------------------------------------------------------------------------
 
 
-def image_files(paths: list[str]) -> list[Path]:
-    """The JPEG and PNG files among ``paths`` (folders are searched recursively)."""
-    found: list[Path] = []
-    for raw in paths:
-        path = Path(raw)
-        candidates = sorted(path.rglob("*")) if path.is_dir() else [path]
-        found += [
-            candidate
-            for candidate in candidates
-            if candidate.is_file() and candidate.suffix.lower() in SUPPORTED_EXTENSIONS
-        ]
-    return found
+def upload(
+    paths: list[str], bucket: str, prefix: str = "", s3=None, out=None, show_progress=True
+) -> list[str]:
+    """Upload the images among ``paths``; returns the object keys written.
 
-
-def upload(paths: list[str], bucket: str, prefix: str = "", s3=None) -> list[str]:
-    """Upload image files; returns the object keys written."""
-    s3 = s3 or boto3.client("s3")
-    files = image_files(paths)
+    Keys keep each file's path relative to the folder given (``prefix`` joined with ``/``).
+    Every file left out is listed on ``out`` (stderr) with its reason. Raises CliError before
+    anything is uploaded when a path is missing, two files would get the same key, or nothing
+    is left to upload.
+    """
+    plan = plan_upload(paths, prefix)
+    report_skipped(plan, out or sys.stderr)
+    plan.check()
+    s3 = s3 or session().client("s3")
+    bar = progress(
+        plan.uploads, len(plan.uploads), "upload", None if show_progress else io.StringIO()
+    )
     keys = []
-    for path in progress(files, len(files), "upload"):
-        key = f"{prefix}{path.name}"
-        s3.upload_file(
-            str(path),
-            bucket,
-            key,
-            ExtraArgs={"ContentType": CONTENT_TYPES[path.suffix.lower()]},
-        )
-        keys.append(key)
+    # closing(): on an error the bar ends its line before the caller prints the message.
+    with contextlib.closing(bar) as items:
+        for item in items:
+            # put_object rather than upload_file: files are at most 15 MB (Rekognition's limit),
+            # and its errors are the service's own (NoSuchBucket, ...), not a wrapped message.
+            with item.path.open("rb") as body:
+                s3.put_object(
+                    Bucket=bucket,
+                    Key=item.key,
+                    Body=body,
+                    ContentType=CONTENT_TYPES[item.path.suffix.lower()],
+                )
+            keys.append(item.key)
     return keys
+
+
+def report_skipped(plan: UploadPlan, out) -> None:
+    for skipped in plan.skipped:
+        print(f"skipped {skipped.path}: {skipped.reason}", file=out)
 
 
 # -- backfill --------------------------------------------------------------------------------------
@@ -108,8 +133,8 @@ def synthetic_event(bucket: str, obj: dict, region: str) -> str:
 
 def backfill(bucket: str, queue_url: str, prefix: str = "", s3=None, sqs=None) -> int:
     """Enqueue one synthetic event per existing image; returns how many were sent."""
-    s3 = s3 or boto3.client("s3")
-    sqs = sqs or boto3.client("sqs")
+    s3 = s3 or session().client("s3")
+    sqs = sqs or session().client("sqs")
     region = s3.meta.region_name
     objects = list(existing_images(s3, bucket, prefix))
     batches = [objects[n : n + SQS_BATCH_LIMIT] for n in range(0, len(objects), SQS_BATCH_LIMIT)]
@@ -140,7 +165,9 @@ def search(api_url: str, labels: list[str], *, signer=None, **params) -> dict:
         with urllib.request.urlopen(request, timeout=30) as response:
             return json.load(response)
     except urllib.error.HTTPError as error:
-        raise SystemExit(f"search failed ({error.code}): {error.read().decode()}") from None
+        raise CliError(http_error_line(api_url, error.code, error.read())) from None
+    except (urllib.error.URLError, OSError) as error:
+        raise CliError(unreachable_line(api_url, error)) from None
 
 
 def format_table(result: dict) -> str:
@@ -158,34 +185,82 @@ def format_table(result: dict) -> str:
     return "\n".join(lines)
 
 
-def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m localdev.cli", description=__doc__)
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="python -m localdev.cli",
+        description=__doc__,
+        epilog=LOCAL_EXAMPLE,
+        # Keep the usage lines and the example as written: the default formatter rewraps them.
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     commands = parser.add_subparsers(dest="command", required=True)
-    up = commands.add_parser("upload", help="upload image files or folders to a bucket")
-    up.add_argument("paths", nargs="+")
-    up.add_argument("--bucket", required=True)
-    up.add_argument("--prefix", default="")
-    fill = commands.add_parser("backfill", help="enqueue events for images already in a bucket")
-    fill.add_argument("--bucket", required=True)
-    fill.add_argument("--queue-url", required=True)
-    fill.add_argument("--prefix", default="")
-    find = commands.add_parser("search", help="search by label and print a table")
-    find.add_argument("labels", nargs="*")
-    find.add_argument("--api", required=True, help="the API's base URL")
-    find.add_argument("--q")
-    find.add_argument("--min-confidence", type=float)
-    find.add_argument("--match", choices=["all", "any"])
-    find.add_argument("--size", type=int)
+
+    def command(name: str, summary: str) -> argparse.ArgumentParser:
+        return commands.add_parser(
+            name,
+            help=summary,
+            description=summary,
+            epilog=LOCAL_EXAMPLE,
+            formatter_class=argparse.RawDescriptionHelpFormatter,
+        )
+
+    up = command("upload", "upload image files or folders to a bucket (JPEG and PNG)")
+    up.add_argument(
+        "paths",
+        nargs="+",
+        metavar="PATH",
+        help="image files or folders; a folder's files keep their path relative to it in the key",
+    )
+    up.add_argument("--bucket", required=True, help="the bucket (locally: the one make run prints)")
+    up.add_argument(
+        "--prefix", default="", help="key prefix, joined with '/': --prefix 2026 gives 2026/<path>"
+    )
+    fill = command("backfill", "enqueue events for images already in a bucket")
+    fill.add_argument("--bucket", required=True, help="the bucket whose images to index")
+    fill.add_argument("--queue-url", required=True, help="the queue the function consumes")
+    fill.add_argument("--prefix", default="", help="only keys that start with this (literal)")
+    find = command("search", "search by label and print a table")
+    find.add_argument(
+        "labels", nargs="*", metavar="LABEL", help="labels: all must match, or any with --match any"
+    )
+    find.add_argument(
+        "--api",
+        required=True,
+        help="the API's base URL: locally http://127.0.0.1:8000 (no /api), deployed "
+        "https://ID.execute-api.REGION.amazonaws.com/api",
+    )
+    find.add_argument("--q", help="free text, typo-tolerant (e.g. cofee)")
+    find.add_argument("--min-confidence", type=float, help="0-100, for the matched label")
+    find.add_argument("--match", choices=["all", "any"], help="every label (default) or any")
+    find.add_argument("--size", type=int, help="results per page, 1-100 (default 20)")
     find.add_argument(
         "--auth", choices=AUTH_MODES, help="default: iam for execute-api URLs, else none"
     )
     find.add_argument("--api-key", help="the stage's API key (--auth api_key)")
-    find.add_argument("--region", help="default: the region in the --api host, else AWS_REGION")
-    args = parser.parse_args(argv)
+    find.add_argument(
+        "--region",
+        help="default: the region in the --api host, else AWS_REGION or AWS_DEFAULT_REGION",
+    )
+    return parser
 
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        return run_command(args)
+    except CliError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 1
+    except (ClientError, BotoCoreError) as error:
+        print(f"error: {aws_error_line(error, args)}", file=sys.stderr)
+        return 1
+
+
+def run_command(args) -> int:
     if args.command == "upload":
         keys = upload(args.paths, args.bucket, args.prefix)
-        print(f"uploaded {len(keys)} images to s3://{args.bucket}/{args.prefix}")
+        where = f"s3://{args.bucket}/{normalized_prefix(args.prefix)}"
+        print(f"uploaded {len(keys)} image{'' if len(keys) == 1 else 's'} to {where}")
     elif args.command == "backfill":
         count = backfill(args.bucket, args.queue_url, args.prefix)
         print(f"enqueued {count} images from s3://{args.bucket}/{args.prefix}")
@@ -193,7 +268,10 @@ def main(argv: list[str] | None = None) -> int:
         try:
             signer = make_signer(
                 args.auth or default_auth(args.api),
-                region=args.region or infer_region(args.api),
+                region=args.region
+                or infer_region(args.api)
+                or os.environ.get("AWS_REGION")
+                or os.environ.get("AWS_DEFAULT_REGION"),
                 api_key=args.api_key,
             )
         except (NoCredentials, ValueError) as error:

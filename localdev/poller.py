@@ -5,17 +5,21 @@ message ids, receipt handles, attributes with ApproximateReceiveCount, the queue
 invokes the very same Chalice handler, and deletes only the messages that the handler did not
 list in ``batchItemFailures``. Failed messages stay in the queue, reappear after the
 visibility timeout, and move to the dead-letter queue after the queue's maxReceiveCount,
-which the queue's own redrive policy enforces, as in AWS.
+which the queue's own redrive policy enforces, as in AWS. Like Lambda, it gathers a batch for
+up to ``window_seconds`` (MAX_BATCHING_WINDOW_SECONDS) once the first message has arrived.
 """
 
 from __future__ import annotations
 
 import logging
+import math
 import threading
+import time
 from collections.abc import Callable
 
 LOG = logging.getLogger("localdev.poller")
 SQS_RECEIVE_LIMIT = 10  # ReceiveMessage returns at most 10 messages per call
+SQS_MAX_WAIT_SECONDS = 20  # ReceiveMessage's longest long poll
 
 
 class LocalEventSourceMapping:
@@ -28,6 +32,7 @@ class LocalEventSourceMapping:
         batch_size: int = 10,
         wait_seconds: int = 1,
         region: str = "us-east-1",
+        window_seconds: float = 0,
     ):
         self._sqs = sqs_client
         self._queue_url = queue_url
@@ -35,6 +40,7 @@ class LocalEventSourceMapping:
         self._handler = handler
         self._batch_size = batch_size
         self._wait_seconds = wait_seconds
+        self._window_seconds = window_seconds
         self._region = region
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
@@ -66,7 +72,8 @@ class LocalEventSourceMapping:
     def _receive_batch(self) -> list[dict]:
         messages: list[dict] = []
         wait = self._wait_seconds
-        while len(messages) < self._batch_size:
+        window_ends: float | None = None
+        while len(messages) < self._batch_size and not self._stop.is_set():
             response = self._sqs.receive_message(
                 QueueUrl=self._queue_url,
                 MaxNumberOfMessages=min(SQS_RECEIVE_LIMIT, self._batch_size - len(messages)),
@@ -76,9 +83,15 @@ class LocalEventSourceMapping:
             )
             received = response.get("Messages", [])
             messages += received
-            if not received:
+            if not messages:
+                break  # nothing within the long poll: ask again from the top
+            if window_ends is None:
+                window_ends = time.monotonic() + self._window_seconds
+            left = window_ends - time.monotonic()
+            if not received and left <= 0:
                 break
-            wait = 0  # gather what is already there, but do not wait again
+            # Within the window, wait for more; after it, gather only what is already there.
+            wait = min(SQS_MAX_WAIT_SECONDS, math.ceil(left)) if left > 0 else 0
         return messages
 
     def _record(self, message: dict) -> dict:

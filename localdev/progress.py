@@ -22,8 +22,10 @@ def progress(items: Iterable[T], total: int, label: str, stream=None) -> Iterato
         stream.flush()
 
     draw()
-    for item in items:
-        yield item
-        done += 1
-        draw()
-    stream.write("\n")
+    try:
+        for item in items:
+            yield item
+            done += 1
+            draw()
+    finally:  # an error message after the bar starts on a line of its own
+        stream.write("\n")

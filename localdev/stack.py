@@ -8,45 +8,77 @@
 * The function: the very same Chalice app, fed by LocalEventSourceMapping and served over
   HTTP by Chalice's local server.
 * Search: the embedded SQLite store, or a search endpoint when one is given.
+
+The function's settings come from the environment as in Lambda (localdev/local_settings.py
+says which few the stack decides itself); they are checked before anything starts.
 """
 
 from __future__ import annotations
 
+import contextlib
+import errno
 import importlib
+import importlib.util
 import json
 import logging
 import os
+import socket
 import threading
 import time
 import urllib.request
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TextIO
+from urllib.parse import unquote_plus
 
 import boto3
 
 from chalicelib.documents import image_id
+from chalicelib.settings import Settings
 from chalicelib.store.base import StoreUnavailable
+from localdev import local_settings
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
-REGION = "us-east-1"
+LOCAL_CREDENTIALS = {"AWS_ACCESS_KEY_ID": "local", "AWS_SECRET_ACCESS_KEY": "local"}
+# AWS_* variables that are settings of the function (chalicelib/settings.py), not credentials
+# or endpoints: they pass through to the function like any other setting.
+AWS_SETTINGS = ("AWS_RETRY_MODE", "AWS_MAX_ATTEMPTS")
+
+
+class PortInUse(Exception):
+    def __init__(self, port: int):
+        super().__init__(
+            f"port {port} is already in use (another `make run`?): pick another with "
+            f"`make run PORT={port + 1}`, or PORT=0 for any free port"
+        )
+        self.port = port
+
+
+class DeadLettered(Exception):
+    """Messages reached the dead-letter queue while the caller waited for them to be indexed."""
 
 
 @dataclass
 class StackOptions:
     bucket: str = "image-label-search-local"
     queue_name: str = "image-label-search-local-uploads"
-    batch_size: int = 10
+    # None: BATCH_SIZE from the environment, else 10.
+    batch_size: int | None = None
     # Short, so that a failed message reappears (and reaches the DLQ) within seconds locally.
     visibility_timeout_seconds: int = 5
     max_receive_count: int = 3
     api_port: int = 8000
     data_dir: Path = PROJECT_ROOT / "data"
     search_endpoint: str | None = None
-    # Extra settings for the function (see chalicelib/settings.py). The local classifier spreads
-    # its confidence over related ImageNet classes, so it needs a lower bar than Rekognition.
-    function_settings: dict[str, str] = field(
-        default_factory=lambda: {"DETECT_FACES": "true", "MIN_CONFIDENCE": "30"}
-    )
+    # Settings the calling code decides (tests, benchmarks): they win over the environment.
+    # The local defaults are in localdev/local_settings.py.
+    function_settings: dict[str, str] = field(default_factory=dict)
+    # None: AWS_REGION or AWS_DEFAULT_REGION from the environment, else us-east-1.
+    region: str | None = None
+    # Where each image's outcome is printed as it happens (None: the function's JSON log lines).
+    console: TextIO | None = None
+    # One line per API request, as chalice's local server prints them.
+    access_log: bool = False
 
 
 @dataclass
@@ -62,8 +94,10 @@ class LocalStack:
 
     def __init__(self, options: StackOptions | None = None):
         self.options = options or StackOptions()
+        self.region = self.options.region or local_settings.region_from(os.environ)
         self._saved_environ: dict[str, str] | None = None
         self._stoppers: list = []
+        self._function_settings: dict[str, str] = {}
 
     # -- lifecycle ------------------------------------------------------------------------------
 
@@ -76,6 +110,21 @@ class LocalStack:
         return self
 
     def _start(self) -> None:
+        # Settings first: a bad value or a conflict costs nothing started.
+        self.settings = self._check_settings()
+        self._check_port()
+        # From here on the process runs with the function's environment, the local services'
+        # clients included: a real account's AWS_PROFILE or keys must not reach them.
+        self._saved_environ = dict(os.environ)
+        os.environ.clear()
+        os.environ.update(self._function_settings)
+        if self.options.console is not None:
+            from localdev.console import outcomes_on
+
+            routed = outcomes_on(self.options.console)
+            routed.__enter__()
+            self._stoppers.append(lambda: routed.__exit__(None, None, None))
+
         from moto.server import ThreadedMotoServer
 
         # One line per request from moto's and Chalice's servers would drown the output.
@@ -93,7 +142,7 @@ class LocalStack:
             urllib.request.Request(f"{self.s3_url}/moto-api/reset", method="POST"), timeout=10
         ).close()
 
-        rekognition = LocalRekognition(s3_endpoint_url=self.s3_url, region=REGION).start()
+        rekognition = LocalRekognition(s3_endpoint_url=self.s3_url, region=self.region).start()
         self._stoppers.append(rekognition.stop)
         self.rekognition = rekognition
 
@@ -137,28 +186,88 @@ class LocalStack:
 
     # -- pieces ---------------------------------------------------------------------------------
 
-    def _set_environment(self, rekognition_url: str) -> None:
+    def fixed_settings(self) -> dict[str, str]:
+        """What the stack decides itself; the environment may repeat it, not change it."""
         options = self.options
-        self._saved_environ = dict(os.environ)
-        # A clean slate: the function must not see a real account's settings or credentials.
-        for name in list(os.environ):
-            if name.startswith("AWS_") or name in ("SEARCH_ENDPOINT", "QUEUE_ARN"):
-                del os.environ[name]
+        return {
+            "QUEUE_NAME": options.queue_name,
+            "SQLITE_PATH": str(options.data_dir / "images.sqlite3"),
+            "UPLOAD_BUCKET": options.bucket,
+            "API_AUTH": "none",
+        }
+
+    def caller_settings(self) -> dict[str, str]:
+        options = self.options
+        settings = dict(options.function_settings)
+        if options.batch_size is not None:
+            settings["BATCH_SIZE"] = str(options.batch_size)
+        if options.search_endpoint:
+            settings["SEARCH_ENDPOINT"] = options.search_endpoint
+        return settings
+
+    def _function_environment(self, environ) -> dict[str, str]:
+        """The process environment the function runs with (endpoints are added on start)."""
+        # A clean slate: the function must not see a real account's credentials or endpoints.
+        kept = {
+            name: value
+            for name, value in environ.items()
+            if not (name.startswith("AWS_") or name in ("SEARCH_ENDPOINT", "QUEUE_ARN"))
+            or name in AWS_SETTINGS
+        }
+        settings = local_settings.function_environment(
+            environ, self.fixed_settings(), self.caller_settings()
+        )
+        return {
+            **kept,
+            **LOCAL_CREDENTIALS,
+            "AWS_REGION": self.region,
+            "AWS_DEFAULT_REGION": self.region,
+            **settings,
+        }
+
+    def _check_settings(self) -> Settings:
+        """Parse the function's settings as app.py will, and refuse what cannot work locally.
+
+        Raises chalicelib.settings.ConfigurationError, whose message is one line naming the
+        variable and what it accepts."""
+        environ = self._function_environment(os.environ)
+        settings = Settings.from_environ(environ)
+        local_settings.check_servable(settings)
+        self._function_settings = environ
+        return settings
+
+    def setting_differences(self) -> list[tuple[str, str, str]]:
+        """(variable, value, source) for each effective setting that is not the default."""
+        return local_settings.effective_differences(
+            self._function_settings,
+            self._saved_environ if self._saved_environ is not None else os.environ,
+            self.fixed_settings(),
+            self.caller_settings(),
+        )
+
+    def _check_port(self) -> None:
+        """Fail before starting anything when the API's port is taken."""
+        port = self.options.api_port
+        if not port:
+            return
+        probe = socket.socket()
+        # As the HTTP server does: a port left in TIME_WAIT by a stopped run is free.
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            probe.bind(("127.0.0.1", port))
+        except OSError as error:
+            if error.errno == errno.EADDRINUSE:
+                raise PortInUse(port) from None
+            raise
+        finally:
+            probe.close()
+
+    def _set_environment(self, rekognition_url: str) -> None:
         os.environ.update(
             {
-                "AWS_ACCESS_KEY_ID": "local",
-                "AWS_SECRET_ACCESS_KEY": "local",
-                "AWS_REGION": REGION,
-                "AWS_DEFAULT_REGION": REGION,
                 "AWS_ENDPOINT_URL_S3": self.s3_url,
                 "AWS_ENDPOINT_URL_SQS": self.s3_url,
                 "AWS_ENDPOINT_URL_REKOGNITION": rekognition_url,
-                "QUEUE_NAME": options.queue_name,
-                "BATCH_SIZE": str(options.batch_size),
-                "SQLITE_PATH": str(options.data_dir / "images.sqlite3"),
-                "UPLOAD_BUCKET": options.bucket,
-                **({"SEARCH_ENDPOINT": options.search_endpoint} if options.search_endpoint else {}),
-                **options.function_settings,
             }
         )
 
@@ -171,7 +280,13 @@ class LocalStack:
 
     def _create_resources(self) -> tuple[str, str, str]:
         options = self.options
-        self.s3.create_bucket(Bucket=options.bucket)
+        location = (
+            {} if self.region == "us-east-1" else {"LocationConstraint": self.region}
+        )  # S3 refuses us-east-1 as a location constraint, and requires it elsewhere
+        self.s3.create_bucket(
+            Bucket=options.bucket,
+            **({"CreateBucketConfiguration": location} if location else {}),
+        )
         dlq_url = self.sqs.create_queue(QueueName=f"{options.queue_name}-dlq")["QueueUrl"]
         dlq_arn = self._queue_arn(dlq_url)
         queue_url = self.sqs.create_queue(
@@ -202,11 +317,15 @@ class LocalStack:
         return attributes["Attributes"]["QueueArn"]
 
     def _load_app(self):
-        """Import app.py after the environment is set, as Lambda does."""
-        import app as app_module
+        """Import app.py after the environment is set, as Lambda does.
 
-        app_module = importlib.reload(app_module)
-        return app_module
+        A module of its own, not ``sys.modules["app"]``: app.py reads its settings at import
+        time (API_AUTH, the queue), and the app that other code imports must keep the ones
+        it was imported with, not the local stack's."""
+        spec = importlib.util.spec_from_file_location("local_stack_app", PROJECT_ROOT / "app.py")
+        module = importlib.util.module_from_spec(spec)
+        spec.loader.exec_module(module)
+        return module
 
     def _start_poller(self) -> None:
         from localdev.poller import LocalEventSourceMapping
@@ -216,19 +335,23 @@ class LocalStack:
             self.queue_url,
             self.queue_arn,
             self.app_module.index_images,
-            batch_size=self.options.batch_size,
-            region=REGION,
+            batch_size=self.settings.batch_size,
+            window_seconds=self.settings.max_batching_window_seconds,
+            region=self.region,
         ).start()
         self._stoppers.append(poller.stop)
 
     def _start_api(self) -> None:
-        from chalice.config import Config
-        from chalice.local import create_local_server
+        from localdev.local_api import local_server
 
-        config = Config.create(chalice_stage="dev", app_name="image-label-search")
-        server = create_local_server(
-            self.app_module.app, config, "127.0.0.1", self.options.api_port
-        )
+        try:
+            server = local_server(
+                self.app_module.app, "127.0.0.1", self.options.api_port, self.options.access_log
+            )
+        except OSError as error:  # taken since _check_port
+            if error.errno == errno.EADDRINUSE:
+                raise PortInUse(self.options.api_port) from None
+            raise
         host, port = server.server.server_address[:2]
         self.api_url = f"http://{host}:{port}"
         thread = threading.Thread(target=server.server.serve_forever, name="api", daemon=True)
@@ -244,18 +367,29 @@ class LocalStack:
     # -- what the runner and the tests ask --------------------------------------------------------
 
     def wait_until_indexed(
-        self, keys: list[str], *, bucket: str | None = None, since: str = "", timeout: float = 120
+        self,
+        keys: list[str],
+        *,
+        bucket: str | None = None,
+        since: str = "",
+        timeout: float = 120,
+        stop_on_dead_letters: bool = False,
     ) -> dict[str, dict]:
         """Poll the store until every key is indexed (at or after ``since``, so that a document
         left by an earlier run does not count); returns the documents by key.
 
-        Raises TimeoutError naming the keys still missing.
+        Raises TimeoutError naming the keys still missing, and with ``stop_on_dead_letters``
+        DeadLettered as soon as the dead-letter queue holds a message: those keys never come.
         """
         store = self.app_module.components.store
         pending = {key: image_id(bucket or self.options.bucket, key) for key in keys}
         indexed: dict[str, dict] = {}
         deadline = time.monotonic() + timeout
+        next_dlq_check = time.monotonic()
         while pending and time.monotonic() < deadline:
+            if stop_on_dead_letters and time.monotonic() >= next_dlq_check:
+                next_dlq_check = time.monotonic() + 1
+                self._raise_if_dead_lettered(sorted(pending))
             for key, document_id in list(pending.items()):
                 try:
                     document = store.get(document_id)
@@ -268,6 +402,30 @@ class LocalStack:
         if pending:
             raise TimeoutError(f"not indexed within {timeout} s: {sorted(pending)}")
         return indexed
+
+    def _raise_if_dead_lettered(self, pending: list[str]) -> None:
+        dead = self.queue_depths()["dlq"]
+        if not dead:
+            return
+        keys = self.dead_lettered_keys()
+        raise DeadLettered(
+            f"{dead} message(s) moved to the dead-letter queue after "
+            f"{self.options.max_receive_count} failed attempts"
+            + (f" ({', '.join(keys[:5])})" if keys else "")
+            + f"; still not indexed: {len(pending)} image(s). The failed lines above say why"
+        )
+
+    def dead_lettered_keys(self) -> list[str]:
+        """The object keys named by the messages in the dead-letter queue (a peek: they stay)."""
+        response = self.sqs.receive_message(
+            QueueUrl=self.dlq_url, MaxNumberOfMessages=10, VisibilityTimeout=0
+        )
+        keys = []
+        for message in response.get("Messages", []):
+            with contextlib.suppress(ValueError, KeyError, TypeError, AttributeError):
+                for record in json.loads(message["Body"]).get("Records", []):
+                    keys.append(unquote_plus(record["s3"]["object"]["key"]))
+        return keys
 
     def queue_depths(self) -> dict[str, int]:
         """Visible + in-flight messages of the queue and of its dead-letter queue."""

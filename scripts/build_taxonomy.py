@@ -115,6 +115,8 @@ COARSE = {
     "Vegetable": [(7707451, "vegetable")],
     "Dessert": [(7609840, "dessert")],
     "Drink": [(7881800, "beverage")],
+    # Rekognition names a cup of espresso Coffee too; without it `q=cofee` finds no sample.
+    "Coffee": [(7929519, "coffee")],
     "Building": [(2913152, "building")],
     "Bridge": [(2898711, "bridge")],
     "Shop": [(3748162, "mercantile_establishment")],

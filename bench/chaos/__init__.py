@@ -1,5 +1,5 @@
-"""Fault injection on the local pipeline (``python -m bench.chaos``): fixed counts, bounded
-time, loopback only.
+"""Fault injection on the local pipeline (``make chaos``, ``.venv/bin/python -m bench.chaos``):
+fixed counts, bounded time, loopback only.
 
 1. outage: the OpenSearch node is killed (SIGKILL) while 1,000 images flow through the local
    stack, then restarted on the same data folder; every image must end indexed exactly once

@@ -53,7 +53,13 @@ def main(argv: list[str] | None = None) -> int:
                     scenarios.api_fuzzing(report, url, args.examples, args.seed)
             except Exception as error:
                 traceback.print_exc()
-                report.goal(f"{name}: ran to the end", "no error", repr(error)[:200], False)
+                report.goal(
+                    f"{name}: ran to the end",
+                    "no error",
+                    repr(error)[:200],
+                    False,
+                    why="the scenario raised: its traceback is printed above the report",
+                )
     report.parameters["wall_s"] = round(time.monotonic() - started, 1)
     report.write()
     return 0 if all(goal.met for goal in report.goals) else 1

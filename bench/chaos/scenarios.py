@@ -54,7 +54,7 @@ def _options(tmp: Path, url: str, alias: str, **overrides) -> StackOptions:
 
 def node_outage(report: Report, images: int, outage_seconds: float, heap: str) -> None:
     """Kill the OpenSearch node (SIGKILL) while images flow, restart it on the same data."""
-    from localdev.opensearch_node import start_node
+    from localdev.search_node import start_node
 
     alias = f"chaos-outage-{uuid.uuid4().hex[:6]}"
     capture = capture_function_logs()
@@ -119,8 +119,17 @@ def node_outage(report: Report, images: int, outage_seconds: float, heap: str) -
         f"{images} once",
         f"{indexed_once} once, {indexed_twice} more than once, {final} docs",
         indexed_once == images and final == images and indexed_twice == 0,
+        why="images were lost or written twice: compare the 'indexed' outcomes with the "
+        "documents and their _version in the table",
     )
-    report.goal("outage: DLQ empty", "0", str(depths["dlq"]), depths["dlq"] == 0)
+    report.goal(
+        "outage: DLQ empty",
+        "0",
+        str(depths["dlq"]),
+        depths["dlq"] == 0,
+        why="messages ran out of receives before the node came back: a longer outage than "
+        "maxReceiveCount x the visibility timeout",
+    )
 
 
 def _versions(es, alias: str, count: int) -> int:
@@ -182,6 +191,8 @@ def throttling(report: Report, url: str, images: int, share: float) -> None:
         str(images),
         f"{final} indexed, {retries} retries",
         final == images and depths["dlq"] == 0,
+        why="some images failed after botocore's retries and went to the DLQ: see "
+        "'images failed after botocore's retries'",
     )
 
 
@@ -335,6 +346,8 @@ def poison_messages(report: Report, url: str) -> None:
             f"{n} {end}" for end, n in Counter(r["ended"].split(" (")[0] for r in rows).items()
         ),
         all(row["ended"] != "?" for row in rows),
+        why="a poison message ended nowhere the table can name ('?'): neither logged, indexed "
+        "nor dead-lettered",
     )
     report.goal(
         "poison: the rest of each batch succeeds",
@@ -342,6 +355,7 @@ def poison_messages(report: Report, url: str) -> None:
         f"{good_indexed} indexed; batches clean: {sum(r['rest_of_batch_ok'] for r in rows)}"
         f"/{len(rows)}",
         good_indexed == len(good_keys) and all(row["rest_of_batch_ok"] for row in rows),
+        why="a poison message took good messages of its batch with it: see rest_of_batch_ok",
     )
 
 
@@ -441,6 +455,8 @@ def api_fuzzing(report: Report, url: str, examples: int, seed: int) -> None:
         f"{len(statuses)} cases, {server_errors} 5xx from the app "
         f"(+{local_server_501} 501 from the local HTTP server for TRACE)",
         len(statuses) >= 1000 and server_errors == 0,
+        why="the app answered 5xx to a generated request (the schemathesis output tail in the "
+        "JSON has it), or fewer cases ran",
     )
     literal = all(row["literal"] for row in injection_rows)
     report.goal(
@@ -448,6 +464,7 @@ def api_fuzzing(report: Report, url: str, examples: int, seed: int) -> None:
         f"{len(injection_rows)} strings x 4 requests",
         "all literal" if literal else "see table",
         literal,
+        why="an injection string matched as syntax rather than literally: see the table",
     )
 
 

@@ -18,6 +18,9 @@ DEFAULT_MAX_DOMINANT_COLORS = 10
 # halves MTCNN's time and finds the same faces on the samples (bench.labeler).
 MIN_FACE_SIZE = 40
 FEATURES = {"GENERAL_LABELS", "IMAGE_PROPERTIES"}
+# What this endpoint answers (operation -> method); the local stack refuses, at start-up, a
+# setting that needs any other operation.
+OPERATIONS = {"DetectLabels": "detect_labels", "DetectFaces": "detect_faces"}
 
 # Labels that come from the face detector: ImageNet has no person class.
 PERSON = LabelInfo("Person", ("Human",), (), ("Person Description",))
@@ -101,8 +104,7 @@ class LocalRekognitionService:
         self.taxonomy = Taxonomy()
         self.face_detector = FaceDetector(min_face_size=MIN_FACE_SIZE, threads=threads)
         self.operations: dict[str, Callable[[dict], dict]] = {
-            "DetectLabels": self.detect_labels,
-            "DetectFaces": self.detect_faces,
+            operation: getattr(self, method) for operation, method in OPERATIONS.items()
         }
 
     def call(self, operation: str, request: dict) -> dict:

@@ -37,12 +37,17 @@ def test_report_writes_json_with_goals_and_no_nan(tmp_path, capsys):
         machine={"cores": 2, "cpu_model": "x", "ram_gib": 1, "python": "3.11", "os": "Linux"},
     )
     result.add_rows("rows", [{"a": 1, "b": math.nan}])
-    result.goal("g", "<= 1", "2", False)
+    result.goal("g", "<= 1", "2", False, why="the second run was slower")
+    result.goal("h", "<= 1", "1", True, why="never shown: met")
     path = result.write(tmp_path)
     saved = json.loads(path.read_text())
     assert saved["sections"]["rows"] == [{"a": 1, "b": None}]
     assert saved["goals"][0]["met"] is False
-    assert "NO" in capsys.readouterr().out
+    assert saved["goals"][0]["why"] == "the second run was slower"
+    out = capsys.readouterr().out
+    # Every NO is explained on a line of its own; a goal that is met needs no explanation.
+    assert "NO  g: the second run was slower" in out.splitlines()
+    assert "never shown" not in out
 
 
 def test_ideal_rate_counts_rounds_of_the_pool():

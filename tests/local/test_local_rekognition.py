@@ -169,7 +169,8 @@ def test_coffee_is_an_espresso_and_a_drink(client):
     labels = labels_by_name(client.detect_labels(Image=s3_image("coffee.jpg")))
 
     assert labels["Espresso"]["Confidence"] > 80
-    assert names(labels["Espresso"]["Parents"]) == ["Drink", "Food"]
+    assert names(labels["Espresso"]["Parents"]) == ["Coffee", "Drink", "Food"]
+    assert labels["Coffee"]["Confidence"] >= labels["Espresso"]["Confidence"]
     assert labels["Drink"]["Confidence"] >= labels["Espresso"]["Confidence"]
 
 
