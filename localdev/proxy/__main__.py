@@ -31,7 +31,9 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     )
     parser.add_argument("--upstream", required=True, help="the API stage or domain base URL")
     parser.add_argument("--service", choices=SERVICES, help="default: from the upstream's host")
-    parser.add_argument("--region", help="default: from the upstream's host, else AWS_REGION")
+    parser.add_argument(
+        "--region", help="default: from the upstream's host, else AWS_DEFAULT_REGION"
+    )
     parser.add_argument("--auth", choices=AUTH_MODES, help="default: iam for AWS hosts")
     parser.add_argument("--api-key", help="the stage's API key (--auth api_key)")
     parser.add_argument("--port", type=int, default=0, help="local port (0: a free one)")

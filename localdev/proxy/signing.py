@@ -142,5 +142,5 @@ def make_signer(
     session = session or boto3.Session()
     region = region or session.region_name
     if not region:
-        raise ValueError("no region: pass --region or set AWS_REGION")
+        raise ValueError("no region: pass --region or export AWS_DEFAULT_REGION=<region>")
     return SigV4Signer(service, region, session)
