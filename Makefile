@@ -8,10 +8,13 @@ INSTALLED := $(VENV)/.installed
 BROWSER := tests/browser/node_modules/.installed
 PYTEST_ARGS ?=
 STAGE ?= dev
+# ENGINE=elasticsearch-6.8.23 etc. picks the node of `make search-node` and of the tests' own
+# node; ENGINES="..." narrows `make test-engines` (both are read from the environment).
 DEPLOY_ARGS ?=
 
-.PHONY: run run-once test lint format openapi opensearch bench chaos plan deploy status teardown \
-	package gallery open-dashboards dashboards clean
+.PHONY: run run-once test test-engines search-node unit lint format openapi opensearch bench bench-ingest bench-search \
+	bench-cold-start bench-labeler chaos plan deploy status teardown package gallery \
+	open-dashboards dashboards clean
 
 $(INSTALLED): requirements.txt requirements-local.txt requirements-dev.txt
 	$(PYTHON) -m venv $(VENV)
@@ -27,18 +30,31 @@ $(BROWSER): tests/browser/package.json tests/browser/package-lock.json
 	touch $@
 
 ## run: the whole pipeline locally (no AWS account): uploads the samples, serves until Ctrl-C.
+## PORT= picks the API's port (default 8000, 0: any free one); ACCESS_LOG=1 logs each request.
 run: $(INSTALLED)
-	$(BIN)/python -m localdev.run
+	$(BIN)/python -m localdev.run $(if $(PORT),--port $(PORT)) $(if $(ACCESS_LOG),--access-log)
 
 ## run-once: the same flow, prints a summary and exits (used by tests and CI).
 run-once: $(INSTALLED)
 	$(BIN)/python -m localdev.run --once --port 0
 
-## test: lint, then the whole suite (unit, integration on a real OpenSearch node it starts,
-## the local pipeline, the browser test).
+## test: lint, then the whole suite (unit, integration on a real OpenSearch 2.19 node it
+## starts, the local pipeline, the browser test), then `make test-engines` (every other engine;
+## skipped when PYTEST_ARGS narrows the run).
 test: $(INSTALLED) $(BROWSER) lint
-	$(BIN)/python -m localdev.opensearch_node fetch
+	$(BIN)/python -m localdev.search_node fetch
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
+	$(if $(PYTEST_ARGS),,$(BIN)/python -m localdev.engine_matrix)
+
+## test-engines: tests/integration and tests/contract against every engine of the support
+## matrix (README "Supported search engines"), one node at a time, then a pass/fail table with wall times;
+## ENGINES="elasticsearch-6.8.23 opensearch-3.8.0" narrows it.
+test-engines: $(INSTALLED)
+	$(BIN)/python -m localdev.engine_matrix
+
+## unit: the unit tests only, in seconds (no OpenSearch node, no browser, no lint).
+unit: $(INSTALLED)
+	$(BIN)/python -m pytest -q tests/unit $(PYTEST_ARGS)
 
 lint: $(INSTALLED)
 	$(BIN)/ruff check .
@@ -53,22 +69,35 @@ format: $(INSTALLED)
 openapi: $(INSTALLED)
 	$(BIN)/python -m localdev.openapi
 
-## opensearch: a local OpenSearch node on 127.0.0.1 until Ctrl-C (prints its URL);
-## `SEARCH_ENDPOINT=<url> make run` indexes into it.
-opensearch: $(INSTALLED)
-	$(BIN)/python -m localdev.opensearch_node serve
+## search-node: a local node of ENGINE (default opensearch-2.19.6) on 127.0.0.1 until Ctrl-C
+## (prints its URL); `SEARCH_ENDPOINT=<url> make run` indexes into it.
+search-node: $(INSTALLED)
+	$(BIN)/python -m localdev.search_node serve
+
+## opensearch: the same as `make search-node` (its old name).
+opensearch: search-node
 
 ## bench: every benchmark (tables on stdout, JSON in artifacts/bench/); about 20 minutes,
 ## most of it loading 1M documents. BENCH_ARGS reach each one.
-bench: $(INSTALLED)
+bench: bench-ingest bench-search bench-cold-start bench-labeler
+
+## bench-ingest / bench-search / bench-cold-start / bench-labeler: one benchmark each;
+## BENCH_ARGS reach it (e.g. make bench-search BENCH_ARGS="--sizes 10000").
+bench-ingest: $(INSTALLED)
 	$(BIN)/python -m bench.ingest $(BENCH_ARGS)
+
+bench-search: $(INSTALLED)
 	$(BIN)/python -m bench.search $(BENCH_ARGS)
+
+bench-cold-start: $(INSTALLED)
 	$(BIN)/python -m bench.cold_start $(BENCH_ARGS)
+
+bench-labeler: $(INSTALLED)
 	$(BIN)/python -m bench.labeler $(BENCH_ARGS)
 
 ## chaos: fault injection (OpenSearch killed mid-run, throttling, poison messages, API fuzzing).
 chaos: $(INSTALLED)
-	$(BIN)/python -m bench.chaos
+	$(BIN)/python -m bench.chaos $(BENCH_ARGS)
 
 ## plan: the preflight checks and what `make deploy` would create or change; changes nothing.
 plan: $(INSTALLED)

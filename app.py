@@ -5,7 +5,7 @@ import os
 from chalice import Chalice, Response
 
 from chalicelib.api.gallery import gallery_page
-from chalicelib.api.http import error_response, json_api, route_options
+from chalicelib.api.http import error_response, json_api, request_body, route_options
 from chalicelib.api.params import LABELS_PARAMS, SEARCH_PARAMS
 from chalicelib.components import Components
 from chalicelib.settings import Settings
@@ -70,7 +70,7 @@ def create_upload(params):
     forms = components.upload_forms
     if forms is None:
         return error_response(404, "uploads are not enabled on this stage (UPLOAD_BUCKET)")
-    return forms.form_for(app.current_request.raw_body)
+    return forms.form_for(request_body(app.current_request))
 
 
 @app.route("/gallery", methods=["GET"], **ROUTE)

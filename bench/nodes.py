@@ -26,7 +26,7 @@ def opensearch(url: str | None, heap: str) -> Iterator[str]:
     if url:
         yield url.rstrip("/")
         return
-    from localdev.opensearch_node import running_node
+    from localdev.search_node import running_node  # $ENGINE, or the default engine
 
     with running_node(heap=heap) as node:
         yield node.url

@@ -18,6 +18,7 @@ from chalicelib.api.uploads import UploadForms
 from chalicelib.ingest import BatchIngestor
 from chalicelib.logs import get_logger
 from chalicelib.rekognition import LabelOptions, RekognitionLabeler
+from chalicelib.search.cursor import CursorCodec, signing_key
 from chalicelib.settings import Settings
 from chalicelib.store.base import ImageStore
 
@@ -102,7 +103,8 @@ class Components:
     def search_service(self) -> SearchService:
         settings = self.settings
         links = ImageLinks(self.s3, settings.presign_expiry_seconds, settings.presign_urls)
-        return SearchService(self.store, links, settings.default_min_confidence)
+        cursors = CursorCodec(signing_key(settings.cursor_secret))
+        return SearchService(self.store, links, settings.default_min_confidence, cursors)
 
     @cached_property
     def upload_forms(self) -> UploadForms | None:
@@ -121,4 +123,5 @@ class Components:
             executor=ThreadPoolExecutor(max_workers=self.settings.rekognition_concurrency),
             region=self.settings.region,
             logger=self.logger,
+            image_bucket=self.settings.image_bucket,
         )

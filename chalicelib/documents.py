@@ -8,6 +8,7 @@ key's event order, so a late or redelivered create can never resurrect the image
 from __future__ import annotations
 
 import hashlib
+import json
 from collections.abc import Mapping
 from datetime import datetime
 from typing import Any
@@ -16,6 +17,10 @@ from urllib.parse import quote
 from chalicelib.events import ObjectEvent
 from chalicelib.rekognition import ImageAnalysis
 from chalicelib.timestamps import canonical_time
+
+
+class InvalidDocument(ValueError):
+    """A document neither store could take; only its own message fails."""
 
 
 def image_id(bucket: str, key: str) -> str:
@@ -40,6 +45,19 @@ def supersedes(incoming: Mapping[str, Any], current: Mapping[str, Any] | None) -
     return incoming["event_time"] > current["event_time"]
 
 
+def storable(document: dict[str, Any]) -> dict[str, Any]:
+    """``document``, once checked to be strict JSON in UTF-8, which both stores need.
+
+    A NaN or an infinity (not JSON at all) or a lone surrogate (not UTF-8) would otherwise fail
+    the whole bulk request, and with it every other message of the batch.
+    """
+    try:
+        json.dumps(document, allow_nan=False, ensure_ascii=False).encode("utf-8")
+    except (ValueError, TypeError, RecursionError) as error:  # UnicodeEncodeError included
+        raise InvalidDocument(f"the document is not storable JSON: {error}"[:300]) from None
+    return document
+
+
 def object_url(region: str, bucket: str, key: str) -> str:
     """The path-style https URL the original guide stored (not public: the bucket is private)."""
     return f"https://s3.{region}.amazonaws.com/{bucket}/{quote(key)}"
@@ -61,6 +79,8 @@ def _identity(event: ObjectEvent) -> dict[str, Any]:
 def image_document(
     event: ObjectEvent, analysis: ImageAnalysis, region: str, indexed_at: datetime
 ) -> dict[str, Any]:
+    """``region`` is the stage's: the bucket that the stage reads is in the function's region
+    (Rekognition reads S3 objects of its own region only), whatever a message claims."""
     label_names = _unique(
         name for label in analysis.labels for name in (label["name"], *label["parents"])
     )
@@ -73,7 +93,7 @@ def image_document(
     return {
         **_identity(event),
         "deleted": False,
-        "url": object_url(event.region or region, event.bucket, event.key),
+        "url": object_url(region, event.bucket, event.key),
         "size": event.size,
         "etag": event.etag,
         "indexed_at": canonical_time(indexed_at),

@@ -11,22 +11,51 @@ The queue can be fed three ways, and each wraps the same facts differently:
 This module is pure (standard library only, no AWS calls) so that every shape can be tested
 from literal payloads. The handler decides what to do with a ``MalformedMessage``: such a
 message can never succeed, so it belongs in the dead-letter queue, not in a retry loop.
+Events that are well formed but change nothing in the index (the ``s3:TestEvent``, restores,
+tag changes, ...) come back as ``IgnoredEvent``s that say why, so each skip is logged with its
+event name, bucket and key.
 """
 
+from __future__ import annotations
+
 import json
+import re
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import unquote_plus
 
 from chalicelib.timestamps import canonical_time
 
-__all__ = ["CREATED", "REMOVED", "MalformedMessage", "ObjectEvent", "parse_message"]
+__all__ = [
+    "CREATED",
+    "MAX_RECORDS_PER_MESSAGE",
+    "REMOVED",
+    "IgnoredEvent",
+    "MalformedMessage",
+    "Message",
+    "ObjectEvent",
+    "parse_message",
+    "read_message",
+]
 
 CREATED = "created"
 REMOVED = "removed"
 
 JsonObject = dict[str, Any]
+
+# S3 and SNS deliver one record per notification and EventBridge one event per message, so
+# anything near this limit is not S3 talking. Each record can cost a Rekognition call: with
+# ten messages per batch and ten concurrent calls, 10 records per message keeps a batch at
+# about ten rounds of calls, far inside the function's 60 s timeout, where hundreds would time
+# the whole batch out (and retry its good messages with it).
+MAX_RECORDS_PER_MESSAGE = 10
+
+# S3's limits: keys are at most 1,024 bytes of UTF-8. Bucket names follow the legacy rules
+# (us-east-1 still has buckets with capitals and underscores), which never allow "/": the
+# image id hashes "bucket/key", so a slash in a bucket name could collide with another key.
+MAX_KEY_BYTES = 1024
+_BUCKET_NAME = re.compile(r"[A-Za-z0-9._-]{1,255}")
 
 
 class MalformedMessage(ValueError):
@@ -49,20 +78,46 @@ class ObjectEvent:
     sequencer: str | None  # orders events for the same key; meaningless across keys
 
 
-def parse_message(body: str) -> list[ObjectEvent]:
-    """Returns [] for messages that are acknowledged without work (the s3:TestEvent).
-    Raises MalformedMessage (with a short human-readable reason) for otherwise-unusable bodies.
+@dataclass(frozen=True)
+class IgnoredEvent:
+    """A well-formed event that changes nothing in the index, and why (for the skip's log line).
 
+    The names are read best-effort: an ignored record is not validated, so a field may be None.
+    """
+
+    reason: str
+    event_name: str | None = None
+    bucket: str | None = None
+    key: str | None = None
+
+
+@dataclass(frozen=True)
+class Message:
+    """What one SQS message asks for: object events to apply, and events skipped on purpose."""
+
+    events: list[ObjectEvent] = field(default_factory=list)
+    ignored: list[IgnoredEvent] = field(default_factory=list)
+
+
+def read_message(body: str) -> Message:
+    """The events of one message body, and the events it carries that need no work.
+
+    Raises MalformedMessage (with a short human-readable reason) for otherwise-unusable bodies.
     All or nothing: if any record we would act on is unusable, the whole message is malformed,
     because an SQS message is retried or dead-lettered as one unit.
     """
     return _parse_document(_load_json(body, "message body"))
 
 
+def parse_message(body: str) -> list[ObjectEvent]:
+    """Only the object events of ``read_message``: [] for a message that needs no work."""
+    return read_message(body).events
+
+
 # --- shape dispatch -------------------------------------------------------------------------
 
 
-def _parse_document(document: Any) -> list[ObjectEvent]:
+def _parse_document(document: Any) -> Message:
     if not isinstance(document, dict):
         raise MalformedMessage(f"expected a JSON object, got {_json_type(document)}")
     for matches, parse in _SHAPES:
@@ -75,17 +130,18 @@ def _is_s3_test_event(document: JsonObject) -> bool:
     return document.get("Event") == "s3:TestEvent"
 
 
-def _parse_s3_test_event(document: JsonObject) -> list[ObjectEvent]:
+def _parse_s3_test_event(document: JsonObject) -> Message:
     # S3 sends this once when a notification configuration is saved, to prove it can deliver.
     # It names no object, so there is nothing to do but acknowledge it.
-    return []
+    reason = "s3:TestEvent: S3 checking that it can deliver to the queue; names no object"
+    return Message(ignored=[IgnoredEvent(reason, "s3:TestEvent", _peek(document, "Bucket"))])
 
 
 def _is_sns_envelope(document: JsonObject) -> bool:
     return document.get("Type") == "Notification"
 
 
-def _parse_sns_envelope(document: JsonObject) -> list[ObjectEvent]:
+def _parse_sns_envelope(document: JsonObject) -> Message:
     # Without raw message delivery, SNS wraps the publisher's payload as a *string* in
     # "Message". Other SNS types (SubscriptionConfirmation, ...) need a human, so they fall
     # through to "unknown shape".
@@ -102,23 +158,32 @@ def _is_s3_notification(document: JsonObject) -> bool:
     return "Records" in document
 
 
-def _parse_s3_notification(document: JsonObject) -> list[ObjectEvent]:
+def _parse_s3_notification(document: JsonObject) -> Message:
     records = document["Records"]
     if not isinstance(records, list) or not records:
         raise MalformedMessage("Records is not a non-empty list")
-    events = []
+    if len(records) > MAX_RECORDS_PER_MESSAGE:
+        # Not malformed (retrying cannot change it) and not read: skipped whole, with a reason.
+        reason = (
+            f"the message carries {len(records)} Records; at most {MAX_RECORDS_PER_MESSAGE} "
+            "are read per message (S3 sends one)"
+        )
+        return Message(ignored=[IgnoredEvent(reason)])
+    message = Message()
     for index, record in enumerate(records):
-        event = _parse_s3_record(record, f"Records[{index}]")
-        if event is not None:
-            events.append(event)
-    return events
+        parsed = _parse_s3_record(record, f"Records[{index}]")
+        if isinstance(parsed, IgnoredEvent):
+            message.ignored.append(parsed)
+        else:
+            message.events.append(parsed)
+    return message
 
 
 def _is_eventbridge_event(document: JsonObject) -> bool:
     return "detail-type" in document
 
 
-def _parse_eventbridge_event(document: JsonObject) -> list[ObjectEvent]:
+def _parse_eventbridge_event(document: JsonObject) -> Message:
     source = document.get("source")
     if source != "aws.s3":
         raise MalformedMessage(f"EventBridge event from unexpected source {source!r}")
@@ -126,28 +191,37 @@ def _parse_eventbridge_event(document: JsonObject) -> list[ObjectEvent]:
     action = _EVENTBRIDGE_ACTIONS.get(detail_type)
     if action is None:
         # Restores, tag and ACL changes, storage-class moves: nothing for the index to do.
-        return []
+        reason = (
+            f"unsupported EventBridge detail-type {detail_type!r}: only "
+            f"{' and '.join(map(repr, _EVENTBRIDGE_ACTIONS))} change the index"
+        )
+        ignored = IgnoredEvent(
+            reason,
+            detail_type,
+            _peek(document, "detail", "bucket", "name"),
+            _peek_key(document, "detail", "object", "key"),
+        )
+        return Message(ignored=[ignored])
     detail = _required_dict(document, "detail", "event")
     bucket = _required_dict(detail, "bucket", "detail")
     obj = _required_dict(detail, "object", "detail")
-    return [
-        ObjectEvent(
-            action=action,
-            bucket=_required_str(bucket, "name", "detail.bucket"),
-            key=_eventbridge_key(_required_str(obj, "key", "detail.object"), "detail.object"),
-            event_name=detail_type,
-            event_time=_event_time(document, "time", "event"),
-            region=_optional_str(document, "region", "event"),
-            size=_optional_int(obj, "size", "detail.object"),
-            etag=_optional_str(obj, "etag", "detail.object"),
-            version_id=_version_id(obj, "version-id", "detail.object"),
-            sequencer=_optional_str(obj, "sequencer", "detail.object"),
-        )
-    ]
+    event = ObjectEvent(
+        action=action,
+        bucket=_bucket_name(bucket, "name", "detail.bucket"),
+        key=_eventbridge_key(_required_str(obj, "key", "detail.object"), "detail.object"),
+        event_name=detail_type,
+        event_time=_event_time(document, "time", "event"),
+        region=_optional_str(document, "region", "event"),
+        size=_optional_int(obj, "size", "detail.object"),
+        etag=_optional_str(obj, "etag", "detail.object"),
+        version_id=_version_id(obj, "version-id", "detail.object"),
+        sequencer=_optional_str(obj, "sequencer", "detail.object"),
+    )
+    return Message(events=[event])
 
 
 # Checked in order; the first predicate that matches owns the document.
-_Shape = tuple[Callable[[JsonObject], bool], Callable[[JsonObject], list[ObjectEvent]]]
+_Shape = tuple[Callable[[JsonObject], bool], Callable[[JsonObject], Message]]
 _SHAPES: tuple[_Shape, ...] = (
     (_is_s3_test_event, _parse_s3_test_event),
     (_is_sns_envelope, _parse_sns_envelope),
@@ -183,7 +257,7 @@ def _s3_action(event_name: str) -> str | None:
     return None
 
 
-def _parse_s3_record(record: Any, where: str) -> ObjectEvent | None:
+def _parse_s3_record(record: Any, where: str) -> ObjectEvent | IgnoredEvent:
     if not isinstance(record, dict):
         raise MalformedMessage(f"{where} is {_json_type(record)}, not an object")
     if record.get("eventSource") != "aws:s3":
@@ -194,15 +268,24 @@ def _parse_s3_record(record: Any, where: str) -> ObjectEvent | None:
     action = _s3_action(event_name)
     if action is None:
         # Ignored records are not inspected further: a quirk in a record we would skip anyway
-        # should not send the whole message to the DLQ.
-        return None
+        # should not send the whole message to the DLQ. Bucket and key are only peeked at.
+        reason = (
+            f"unsupported event type {event_name}: only ObjectCreated:*, ObjectRemoved:* and "
+            "LifecycleExpiration:Delete* change the index"
+        )
+        return IgnoredEvent(
+            reason,
+            event_name,
+            _peek(record, "s3", "bucket", "name"),
+            _peek_key(record, "s3", "object", "key"),
+        )
     s3 = _required_dict(record, "s3", where)
     bucket = _required_dict(s3, "bucket", f"{where}.s3")
     obj = _required_dict(s3, "object", f"{where}.s3")
     where_obj = f"{where}.s3.object"
     return ObjectEvent(
         action=action,
-        bucket=_required_str(bucket, "name", f"{where}.s3.bucket"),
+        bucket=_bucket_name(bucket, "name", f"{where}.s3.bucket"),
         key=_decode_s3_key(_required_str(obj, "key", where_obj), where_obj),
         event_name=event_name,
         event_time=_event_time(record, "eventTime", where),
@@ -228,6 +311,8 @@ def _decode_s3_key(raw: str, where: str) -> str:
         key = unquote_plus(raw, errors="strict")
     except UnicodeDecodeError as exc:
         raise MalformedMessage(f"{where}.key {raw!r} is not valid %-encoded UTF-8") from exc
+    if len(key.encode("utf-8")) > MAX_KEY_BYTES:
+        raise MalformedMessage(f"{where}.key is longer than S3's {MAX_KEY_BYTES}-byte key limit")
     return key
 
 
@@ -266,6 +351,25 @@ def _required_str(mapping: JsonObject, field: str, where: str) -> str:
     value = mapping.get(field)
     if not isinstance(value, str) or not value:
         raise MalformedMessage(f"{where}.{field} is missing or not a non-empty string")
+    return _text(value, field, where)
+
+
+def _text(value: str, field: str, where: str) -> str:
+    # JSON's \ud800 escapes decode to lone surrogates, which no UTF-8 encoder accepts: the image
+    # id, the stores and the logs would each fail on them later, far from the message.
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError:
+        raise MalformedMessage(
+            f"{where}.{field} {value[:100]!r} is not valid Unicode text"
+        ) from None
+    return value
+
+
+def _bucket_name(mapping: JsonObject, field: str, where: str) -> str:
+    value = _required_str(mapping, field, where)
+    if not _BUCKET_NAME.fullmatch(value):
+        raise MalformedMessage(f"{where}.{field} {value!r} is not an S3 bucket name")
     return value
 
 
@@ -273,8 +377,8 @@ def _event_time(mapping: JsonObject, field: str, where: str) -> str:
     raw = _required_str(mapping, field, where)
     try:
         return canonical_time(raw)
-    except ValueError as exc:
-        raise MalformedMessage(f"{where}.{field} {raw!r} is not an ISO-8601 time") from exc
+    except ValueError as exc:  # InvalidTime: bad text, or outside the window timestamps allows
+        raise MalformedMessage(f"{where}.{field} is not an ISO-8601 time: {exc}") from exc
 
 
 def _optional_str(mapping: JsonObject, field: str, where: str) -> str | None:
@@ -284,15 +388,16 @@ def _optional_str(mapping: JsonObject, field: str, where: str) -> str | None:
         return None
     if not isinstance(value, str):
         raise MalformedMessage(f"{where}.{field} is {_json_type(value)}, not a string")
-    return value
+    return _text(value, field, where)
 
 
 def _optional_int(mapping: JsonObject, field: str, where: str) -> int | None:
     value = mapping.get(field)
     if value is None:
         return None
-    # bool is an int subclass in Python; JSON true/false is never a size.
-    if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+    # bool is an int subclass in Python; JSON true/false is never a size. The upper bound is
+    # the index's long field: a larger number would fail the write instead of the parse.
+    if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value < 2**63:
         raise MalformedMessage(f"{where}.{field} is {value!r}, not a byte count")
     return value
 
@@ -318,6 +423,26 @@ _JSON_TYPE_NAMES = {
 def _json_type(value: Any) -> str:
     """Name a decoded JSON value's type for error messages."""
     return _JSON_TYPE_NAMES.get(type(value), type(value).__name__)
+
+
+def _peek(document: Any, *path: str) -> str | None:
+    """A string found at ``path`` for a skip's log line, without judging the rest of the record;
+    None when absent or not printable as UTF-8."""
+    value = document
+    for name in path:
+        value = value.get(name) if isinstance(value, dict) else None
+    if not isinstance(value, str):
+        return None
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError:
+        return None
+    return value
+
+
+def _peek_key(document: Any, *path: str) -> str | None:
+    raw = _peek(document, *path)
+    return None if raw is None else unquote_plus(raw, errors="replace")
 
 
 def _field_list(document: JsonObject) -> str:

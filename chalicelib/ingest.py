@@ -3,6 +3,20 @@
 The contract with Lambda's SQS event source: the returned message ids are exactly the messages
 that must be delivered again (and, after the queue's maxReceiveCount, end in its dead-letter
 queue). Everything else is acknowledged: indexed, deleted, or skipped with a logged reason.
+
+One message never fails another. Whatever goes wrong while reading, checking, labelling or
+building the work of one message (a malformed body, and any unexpected exception as well)
+fails that message alone, logged with its evidence; only a store that cannot answer fails
+every message, because then none of them can be written.
+
+The steps, each on the work that is still pending:
+
+1. read each message into object events; skip (with a reason) events that need no work and
+   events for another bucket than the stage's;
+2. resolve events for the same image within the batch: only the newest is worked on;
+3. skip events older than the stored state (one read for the batch);
+4. skip objects Rekognition cannot take, then label the rest concurrently;
+5. build each document, then write them all in one request.
 """
 
 from __future__ import annotations
@@ -12,14 +26,19 @@ from collections.abc import Callable, Iterable, Mapping
 from concurrent.futures import Executor
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from typing import Any
 
 from chalicelib import documents
 from chalicelib.eligibility import skip_reason
-from chalicelib.events import CREATED, MalformedMessage, ObjectEvent, parse_message
+from chalicelib.events import CREATED, IgnoredEvent, MalformedMessage, ObjectEvent, read_message
 from chalicelib.rekognition import ImageAnalysis, RekognitionLabeler, UnprocessableImage
 from chalicelib.store.base import FAILED, STALE, ImageStore, ImageWrite, StoreUnavailable
 
 INDEXED, DELETED, SKIPPED = "indexed", "deleted", "skipped"
+
+# How much of a failed message's body its log line quotes: a whole S3 notification (about a
+# kilobyte) fits, a pathological body is cut.
+EVIDENCE_CHARS = 2000
 
 
 @dataclass
@@ -28,13 +47,23 @@ class _Work:
 
     message_id: str
     event: ObjectEvent
+    image_id: str
     analysis: ImageAnalysis | None = None
+    document: dict[str, Any] | None = None
     outcome: str | None = None
     reason: str | None = None
 
     @property
-    def image_id(self) -> str:
-        return documents.image_id(self.event.bucket, self.event.key)
+    def pending(self) -> bool:
+        return self.outcome is None
+
+    @property
+    def position(self) -> dict[str, str | None]:
+        """Where the event stands in its key's order (see documents.supersedes)."""
+        return {"sequencer": self.event.sequencer, "event_time": self.event.event_time}
+
+    def finish(self, outcome: str, reason: str | None = None) -> None:
+        self.outcome, self.reason = outcome, reason
 
 
 class BatchIngestor:
@@ -46,6 +75,7 @@ class BatchIngestor:
         region: str,
         logger: logging.Logger,
         clock: Callable[[], datetime] = lambda: datetime.now(UTC),
+        image_bucket: str | None = None,
     ):
         self._labeler = labeler
         self._store = store
@@ -53,6 +83,7 @@ class BatchIngestor:
         self._region = region
         self._log = logger
         self._clock = clock
+        self._image_bucket = image_bucket
 
     def process(self, records: Iterable[Mapping]) -> list[str]:
         """Handle one batch of Lambda SQS records; return the ids of messages to retry."""
@@ -62,22 +93,20 @@ class BatchIngestor:
         for record in records:
             message_id = record["messageId"]
             try:
-                events = parse_message(record.get("body") or "")
+                work.extend(self._read(message_id, record.get("body")))
             except MalformedMessage as error:
                 failed.add(message_id)
-                self._log_message(FAILED, message_id, f"malformed message: {error}")
-                continue
-            if not events:
-                self._log_message(
-                    SKIPPED, message_id, "no object events (for example s3:TestEvent)"
-                )
-            work.extend(_Work(message_id, event) for event in events)
+                self._log_failed_message(message_id, f"malformed message: {error}", record)
+            except Exception as error:  # an unforeseen poison message fails alone
+                failed.add(message_id)
+                reason = f"unexpected {type(error).__name__} reading the message: {error}"
+                self._log_failed_message(message_id, reason, record, exc_info=True)
 
-        self._skip_stale(work)
-        self._label_all(
-            [item for item in work if item.outcome is None and item.event.action == CREATED]
-        )
-        self._store_all([item for item in work if item.outcome is None])
+        self._resolve_within_batch([item for item in work if item.pending])
+        self._skip_stale([item for item in work if item.pending])
+        self._label_all([item for item in work if item.pending and item.event.action == CREATED])
+        self._build_all([item for item in work if item.pending])
+        self._store_all([item for item in work if item.pending])
 
         for item in work:
             self._log_work(item)
@@ -85,6 +114,45 @@ class BatchIngestor:
                 failed.add(item.message_id)
         # Keep the order of the batch, which makes logs and tests easier to read.
         return [record["messageId"] for record in records if record["messageId"] in failed]
+
+    # -- 1. reading ---------------------------------------------------------------------------
+
+    def _read(self, message_id: str, body: Any) -> list[_Work]:
+        """The work of one message; raises for a message that must fail (nothing of it runs)."""
+        if not isinstance(body, str):
+            raise MalformedMessage(f"the body is {type(body).__name__}, not text")
+        message = read_message(body)
+        items = [
+            _Work(message_id, event, documents.image_id(event.bucket, event.key))
+            for event in message.events
+        ]
+        for ignored in message.ignored:
+            self._log_ignored(message_id, ignored)
+        for item in items:
+            if self._image_bucket and item.event.bucket != self._image_bucket:
+                item.finish(
+                    SKIPPED,
+                    f"bucket {item.event.bucket!r} is not this stage's image bucket "
+                    f"{self._image_bucket!r} (IMAGE_BUCKET)",
+                )
+        return items
+
+    # -- 2. and 3. ordering ---------------------------------------------------------------------
+
+    def _resolve_within_batch(self, items: list[_Work]) -> None:
+        """Only the newest event of each image in the batch is worked on: a put followed by its
+        delete (or a newer put) costs no Rekognition call. An older event is acknowledged even
+        if the newer one fails later: retrying the newer one alone reaches the same state."""
+        newest: dict[str, _Work] = {}
+        for item in items:
+            current = newest.get(item.image_id)
+            if current is None:
+                newest[item.image_id] = item
+            elif documents.supersedes(item.position, current.position):
+                current.finish(SKIPPED, _superseded_by(item))
+                newest[item.image_id] = item
+            else:  # older, or the same event delivered twice in one batch
+                item.finish(SKIPPED, _superseded_by(current))
 
     def _skip_stale(self, items: list[_Work]) -> None:
         """Skip events that the store already holds a newer state for, before paying Rekognition.
@@ -94,34 +162,35 @@ class BatchIngestor:
         then refuses. When the store cannot answer, nothing can be written either: the batch
         fails now, without calling Rekognition, and is retried later.
         """
-        ids = {item.image_id for item in items}
+        if not items:
+            return
         try:
-            stored = self._store.stored_positions(sorted(ids))
+            stored = self._store.stored_positions(sorted({item.image_id for item in items}))
         except StoreUnavailable as error:
             for item in items:
-                item.outcome, item.reason = FAILED, f"search store unavailable: {error}"
+                item.finish(FAILED, f"search store unavailable: {error}")
             return
         for item in items:
             current = stored.get(item.image_id)
-            position = {"sequencer": item.event.sequencer, "event_time": item.event.event_time}
-            if current and not documents.supersedes(position, current):
-                item.outcome = SKIPPED
-                item.reason = "stale event: a newer or equal state is already stored"
+            if current and not documents.supersedes(item.position, current):
+                item.finish(SKIPPED, "stale event: a newer or equal state is already stored")
+
+    # -- 4. labelling ---------------------------------------------------------------------------
 
     def _label_all(self, items: list[_Work]) -> None:
         for item in items:
             reason = skip_reason(item.event)
             if reason:
-                item.outcome, item.reason = SKIPPED, reason
-        to_label = [item for item in items if item.outcome is None]
+                item.finish(SKIPPED, reason)
+        to_label = [item for item in items if item.pending]
         # Rekognition calls dominate the batch's time: run them side by side in a bounded pool.
         for item, result in zip(to_label, self._executor.map(self._analyze, to_label), strict=True):
             if isinstance(result, ImageAnalysis):
                 item.analysis = result
             elif isinstance(result, UnprocessableImage):
-                item.outcome, item.reason = SKIPPED, result.reason
+                item.finish(SKIPPED, result.reason)
             else:
-                item.outcome, item.reason = FAILED, f"Rekognition error: {result}"
+                item.finish(FAILED, f"Rekognition error: {type(result).__name__}: {result}")
 
     def _analyze(self, item: _Work) -> ImageAnalysis | Exception:
         event = item.event
@@ -130,32 +199,100 @@ class BatchIngestor:
         except Exception as error:  # reported per message, never fails the whole batch
             return error
 
+    # -- 5. documents and the write -------------------------------------------------------------
+
+    def _build_all(self, items: list[_Work]) -> None:
+        now = self._clock()
+        for item in items:
+            try:
+                document = (
+                    documents.image_document(item.event, item.analysis, self._region, now)
+                    if item.analysis
+                    else documents.tombstone(item.event, now)
+                )
+                item.document = documents.storable(document)
+            except Exception as error:  # a labeler answer the builder cannot use fails alone
+                item.finish(FAILED, f"cannot build the document: {type(error).__name__}: {error}")
+                self._log.warning(
+                    "document not built",
+                    exc_info=True,
+                    extra={"message_id": item.message_id, "image_id": item.image_id},
+                )
+
     def _store_all(self, items: list[_Work]) -> None:
         if not items:
             return
-        now = self._clock()
-        writes = [
-            ImageWrite(
-                item.image_id,
-                documents.image_document(item.event, item.analysis, self._region, now)
-                if item.analysis
-                else documents.tombstone(item.event, now),
-            )
-            for item in items
-        ]
-        for item, result in zip(items, self._store.write(writes), strict=True):
-            if result.status == FAILED:
-                item.outcome, item.reason = FAILED, result.reason
-            elif result.status == STALE:
-                item.outcome, item.reason = SKIPPED, f"stale event: {result.reason}"
-            else:
-                item.outcome = INDEXED if item.analysis else DELETED
+        writes = [ImageWrite(item.image_id, item.document) for item in items]
+        try:
+            results = self._store.write(writes)
+        except StoreUnavailable as error:
+            for item in items:
+                item.finish(FAILED, f"search store unavailable: {error}")
+            return
+        except Exception:
+            # The store promises per-item results; if one item still makes it raise, find that
+            # item by writing each alone rather than failing its neighbours with it. When every
+            # item raises alone as well, the store itself is broken (an unsupported engine,
+            # say): that fails the batch loudly, like an outage.
+            self._log.warning("batch write raised; writing one image at a time", exc_info=True)
+            raised = [item for item in items if not self._store_one(item)]
+            if len(items) > 1 and len(raised) == len(items):
+                raise
+            return
+        for item, result in zip(items, results, strict=True):
+            self._apply(item, result.status, result.reason)
 
-    def _log_message(self, outcome: str, message_id: str, reason: str) -> None:
-        self._log.log(
-            logging.WARNING if outcome == FAILED else logging.INFO,
-            f"message {outcome}",
-            extra={"outcome": outcome, "reason": reason, "message_id": message_id},
+    def _store_one(self, item: _Work) -> bool:
+        """Write one image; False when the store raised (the item is then FAILED)."""
+        try:
+            [result] = self._store.write([ImageWrite(item.image_id, item.document)])
+        except Exception as error:
+            item.finish(FAILED, f"store error: {type(error).__name__}: {error}")
+            return False
+        self._apply(item, result.status, result.reason)
+        return True
+
+    @staticmethod
+    def _apply(item: _Work, status: str, reason: str | None) -> None:
+        if status == FAILED:
+            item.finish(FAILED, reason)
+        elif status == STALE:
+            item.finish(SKIPPED, f"stale event: {reason}")
+        else:
+            item.finish(INDEXED if item.analysis else DELETED)
+
+    # -- logs -------------------------------------------------------------------------------------
+
+    def _log_failed_message(
+        self, message_id: str, reason: str, record: Mapping, exc_info: bool = False
+    ) -> None:
+        body = record.get("body")
+        # repr: quotes control characters and lone surrogates instead of writing them raw.
+        evidence = repr(body[:EVIDENCE_CHARS] if isinstance(body, str) else body)[:EVIDENCE_CHARS]
+        self._log.warning(
+            f"message {FAILED}",
+            exc_info=exc_info,
+            extra={
+                "outcome": FAILED,
+                "reason": reason,
+                "message_id": message_id,
+                "body_excerpt": evidence,
+                "body_length": len(body) if isinstance(body, str) else None,
+                "receive_count": (record.get("attributes") or {}).get("ApproximateReceiveCount"),
+            },
+        )
+
+    def _log_ignored(self, message_id: str, ignored: IgnoredEvent) -> None:
+        self._log.info(
+            f"event {SKIPPED}",
+            extra={
+                "outcome": SKIPPED,
+                "reason": ignored.reason,
+                "message_id": message_id,
+                "event_name": ignored.event_name,
+                "bucket": ignored.bucket,
+                "key": ignored.key,
+            },
         )
 
     def _log_work(self, item: _Work) -> None:
@@ -176,3 +313,10 @@ class BatchIngestor:
                 else None,
             },
         )
+
+
+def _superseded_by(newer: _Work) -> str:
+    return (
+        "stale event: the same object has a newer or equal event in this batch "
+        f"({newer.event.event_name}, message {newer.message_id})"
+    )

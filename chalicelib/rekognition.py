@@ -81,7 +81,7 @@ class RekognitionLabeler:
             request["Features"] = ["GENERAL_LABELS", "IMAGE_PROPERTIES"]
         response = self._client.detect_labels(**request)
         analysis = ImageAnalysis(
-            labels=[_label(label) for label in response.get("Labels", [])],
+            labels=[_label(label) for label in response.get("Labels", []) if _has_name(label)],
             label_model_version=response.get("LabelModelVersion"),
         )
         if options.image_properties:
@@ -108,14 +108,32 @@ def _box(box: dict) -> dict[str, float]:
     }
 
 
-def _names(items: list[dict]) -> list[str]:
-    return [item["Name"] for item in items if item.get("Name")]
+def _confidence(value: Any) -> float:
+    """A label confidence, which scores, sorts and next tokens rely on being 0-100 (Rekognition's
+    documented range); anything else fails this image's message rather than the index."""
+    confidence = round(float(value), 3)
+    if not 0 <= confidence <= 100:  # also refuses NaN
+        raise ValueError(f"label confidence {value!r} is not a number from 0 to 100")
+    return confidence
+
+
+def _has_name(label) -> bool:
+    """A label can only be indexed under a name. Rekognition always sends one; a stand-in or a
+    future response shape may not, and that one label is dropped rather than the image."""
+    return isinstance(label, dict) and isinstance(label.get("Name"), str) and bool(label["Name"])
+
+
+def _names(items: list) -> list[str]:
+    """Parents, aliases and categories are ``[{"Name": ...}]``; plain strings are taken as the
+    name itself, anything else is dropped."""
+    names = (item.get("Name") if isinstance(item, dict) else item for item in items or [])
+    return [name for name in names if isinstance(name, str) and name]
 
 
 def _label(label: dict) -> dict[str, Any]:
     return {
         "name": label["Name"],
-        "confidence": round(float(label.get("Confidence", 0.0)), 3),
+        "confidence": _confidence(label.get("Confidence", 0.0)),
         "parents": _names(label.get("Parents", [])),
         "aliases": _names(label.get("Aliases", [])),
         "categories": _names(label.get("Categories", [])),

@@ -10,10 +10,14 @@ from __future__ import annotations
 
 import os
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 # Rekognition reads at most 15 MB from an S3 object (DetectLabels' documented limit).
 REKOGNITION_MAX_S3_OBJECT_BYTES = 15 * 1024 * 1024
+
+# HMAC-SHA256 keys shorter than its 32-byte output weaken it; the variable is text, so 32
+# characters of a generated token (secrets.token_urlsafe(32) gives 43) at least.
+MIN_CURSOR_SECRET_LENGTH = 32
 
 
 class ConfigurationError(ValueError):
@@ -34,6 +38,9 @@ class Settings:
     # and failed messages would be deleted, so this switch makes the handler raise instead
     # (the whole batch is retried, which is safe because writes are idempotent).
     partial_batch_response: bool = True
+    # The bucket whose events this stage indexes; events for any other bucket are skipped
+    # (logged) instead of labelled, when set. Deploy sets it; local runs leave it unset.
+    image_bucket: str | None = None
 
     # Rekognition.
     max_labels: int = 25
@@ -70,6 +77,9 @@ class Settings:
     # the stage names the bucket; the function's role then also needs s3:PutObject on it.
     upload_bucket: str | None = None
     upload_prefix: str = "uploads/"
+    # Signs the ``next`` tokens of /search (see chalicelib/search/cursor.py). Required in
+    # Lambda; outside it an unset secret means a fixed development key (local runs only).
+    cursor_secret: str | None = field(default=None, repr=False)
 
     log_level: str = "INFO"
 
@@ -88,6 +98,7 @@ class Settings:
             partial_batch_response=env.flag(
                 "PARTIAL_BATCH_RESPONSE", defaults.partial_batch_response
             ),
+            image_bucket=env.text("IMAGE_BUCKET"),
             max_labels=env.integer("MAX_LABELS", defaults.max_labels, 1, 1000),
             min_confidence=env.number("MIN_CONFIDENCE", defaults.min_confidence, 0, 100),
             detect_image_properties=env.flag(
@@ -126,6 +137,7 @@ class Settings:
             cors_allow_origin=env.text("CORS_ALLOW_ORIGIN"),
             upload_bucket=env.text("UPLOAD_BUCKET"),
             upload_prefix=env.text("UPLOAD_PREFIX") or defaults.upload_prefix,
+            cursor_secret=_cursor_secret(env),
             log_level=env.choice(
                 "LOG_LEVEL", defaults.log_level, ("DEBUG", "INFO", "WARNING", "ERROR")
             ),
@@ -150,6 +162,28 @@ def _search_endpoint(env: _Env) -> str | None:
             ".chalice/config.json under stages.<stage>.environment_variables"
         )
     return endpoint
+
+
+def _cursor_secret(env: _Env) -> str | None:
+    """The secret that signs ``next`` tokens; in Lambda it is required, like SEARCH_ENDPOINT.
+
+    Without it a deployed API would sign with a key anyone can compute from the source, which
+    makes the signature worthless; failing at import says so on the first invocation.
+    """
+    secret = env.text("CURSOR_SECRET")
+    function = env.text("AWS_LAMBDA_FUNCTION_NAME")
+    if secret is None and function is not None:
+        raise ConfigurationError(
+            f"CURSOR_SECRET is not set for the deployed function {function}: set it per stage "
+            "(at least 32 characters, generated once, e.g. python -c 'import secrets; "
+            "print(secrets.token_urlsafe(32))') in stages.<stage>.environment_variables"
+        )
+    if secret is not None and len(secret) < MIN_CURSOR_SECRET_LENGTH:
+        raise ConfigurationError(
+            f"CURSOR_SECRET must be at least {MIN_CURSOR_SECRET_LENGTH} characters, "
+            f"got {len(secret)}"
+        )
+    return secret
 
 
 class _Env:

@@ -1,9 +1,10 @@
-"""Shared fixtures. Integration tests get a real OpenSearch node that this session starts.
+"""Shared fixtures. Integration tests get a real search node that this session starts.
 
-The node comes from ``OPENSEARCH_URL`` when that is set (``make opensearch`` prints one), and
-is otherwise started on first use by localdev.opensearch_node and stopped when the session
+The node comes from ``OPENSEARCH_URL`` when that is set (``make search-node`` prints one; set
+``ENGINE`` too so that the engine check knows what to expect), and is otherwise started on first
+use by localdev.search_node (``ENGINE``, default opensearch-2.19.6) and stopped when the session
 ends. A node that cannot be started or reached is an error, never a skip: the integration
-tests are the proof that the Elasticsearch path works.
+tests are the proof that the Elasticsearch path works, on every engine `make test-engines` runs.
 """
 
 import os
@@ -12,6 +13,8 @@ import uuid
 import pytest
 from elasticsearch import Elasticsearch
 
+from chalicelib.store import engine
+
 
 @pytest.fixture(scope="session")
 def opensearch_url():
@@ -19,18 +22,35 @@ def opensearch_url():
     if url:
         yield url
         return
-    from localdev.opensearch_node import running_node
+    from localdev.search_node import running_node
 
-    with running_node() as node:
+    with running_node() as node:  # $ENGINE, or the default engine
         yield node.url
+
+
+@pytest.fixture(scope="session")
+def expected_engine():
+    """The engine the session's node runs (from ENGINE or the harness default), or None for a
+    node given by OPENSEARCH_URL alone."""
+    from localdev.search_node import default_engine
+
+    if os.environ.get("OPENSEARCH_URL") and not os.environ.get("ENGINE"):
+        return None
+    return default_engine()
 
 
 @pytest.fixture(scope="session")
 def search_client(opensearch_url):
     client = Elasticsearch([opensearch_url], timeout=30)
     if not client.ping():
-        pytest.fail(f"OpenSearch at {opensearch_url} does not answer")
+        pytest.fail(f"The search node at {opensearch_url} does not answer")
     return client
+
+
+@pytest.fixture(scope="session")
+def compat(search_client) -> engine.EngineCompat:
+    """The node's dialect, as the store detects it: read engine-shaped answers through it."""
+    return engine.detect(search_client)
 
 
 @pytest.fixture

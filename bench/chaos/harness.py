@@ -283,7 +283,7 @@ def kill_node(node) -> None:
     """SIGKILL the node's whole process group (a crash, not a shutdown)."""
     os.killpg(node.process.pid, signal.SIGKILL)
     deadline = Deadline(30)
-    from localdev.opensearch_node import group_alive
+    from localdev.search_node.node import group_alive
 
     while group_alive(node.process) and not deadline.passed:
         time.sleep(0.1)
@@ -292,15 +292,15 @@ def kill_node(node) -> None:
 def restart_node_in_place(node, heap: str) -> None:
     """Start the same node again on the same data folder and HTTP port.
 
-    localdev.opensearch_node gives every start a fresh folder (Node.stop() deletes it), so the
+    localdev.search_node gives every start a fresh folder (Node.stop() deletes it), so the
     restart is done here: the same command line (node.process.args: same path.data and ports)
     and the environment start_node() builds. node.process is replaced, so node.stop() still
     stops the new process group and removes the folder.
     """
-    from localdev.opensearch_node import node_environment, wait_until_yellow
+    from localdev.search_node.node import node_environment, wait_until_yellow
 
     run_dir: Path = node.run_dir
-    env = node_environment(run_dir, heap)
+    env = node_environment(node.engine, run_dir, heap)
     with node.log_path.open("ab") as log:
         node.process = subprocess.Popen(
             node.process.args,

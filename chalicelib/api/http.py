@@ -1,4 +1,11 @@
-"""HTTP plumbing for the routes: query parameters in, JSON errors out, never a stack trace."""
+"""HTTP plumbing for the routes: query parameters in, JSON errors out, never a stack trace.
+
+The one place where errors become statuses:
+
+* InvalidParameter (chalicelib.api.params): 400 naming the parameter;
+* QueryRejected (the store refused a read, a cluster 400): 400, logged as a validation gap;
+* StoreUnavailable: 503.
+"""
 
 from __future__ import annotations
 
@@ -11,9 +18,10 @@ from chalice import CORSConfig, IAMAuthorizer, Response
 from chalicelib.api.params import InvalidParameter, Param, parse_params
 from chalicelib.logs import LOGGER_NAME
 from chalicelib.settings import Settings
-from chalicelib.store.base import StoreUnavailable
+from chalicelib.store.base import QueryRejected, StoreUnavailable
 
 UNAVAILABLE_MESSAGE = "the search cluster is unavailable; try again later"
+REJECTED_MESSAGE = "the search cluster rejected the query; change the parameters"
 
 
 def error_response(status_code: int, message: str, parameter: str | None = None) -> Response:
@@ -40,6 +48,13 @@ def json_api(app, query_parameters: Sequence[Param] = ()):
                 return view(params, **url_parameters)
             except InvalidParameter as error:
                 return error_response(400, error.message, error.parameter)
+            except QueryRejected as error:
+                # Validation should have refused the request: say which one got through.
+                logging.getLogger(LOGGER_NAME).warning(
+                    "search cluster rejected a validated query",
+                    extra={"reason": str(error), "query": query_values(app.current_request)},
+                )
+                return error_response(400, REJECTED_MESSAGE)
             except StoreUnavailable as error:
                 logging.getLogger(LOGGER_NAME).warning(
                     "search cluster unavailable", extra={"reason": str(error)}
@@ -50,6 +65,15 @@ def json_api(app, query_parameters: Sequence[Param] = ()):
         return wrapper
 
     return decorate
+
+
+def request_body(request) -> bytes:
+    """The raw request body. API Gateway hands Lambda the body as a JSON string, which can hold
+    a lone surrogate (a ``\\ud800`` escape) that no UTF-8 encoder takes."""
+    try:
+        return request.raw_body or b""
+    except (UnicodeEncodeError, ValueError):  # binascii.Error for a bad base64 body
+        raise InvalidParameter("body", "the request body is not UTF-8 text") from None
 
 
 def query_values(request) -> dict[str, list[str]]:

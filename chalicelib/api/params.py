@@ -8,6 +8,7 @@ it is repeatable (``label``).
 from __future__ import annotations
 
 import re
+import unicodedata
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -15,23 +16,36 @@ from typing import Any
 from chalicelib.search.query import (
     MATCH_ALL,
     MATCH_ANY,
+    MAX_LABELS,
     SORT_CONFIDENCE,
     SORT_NEWEST,
     SORT_RELEVANCE,
     TIME_EVENT,
     TIME_INDEXED,
 )
-from chalicelib.timestamps import canonical_time
+from chalicelib.timestamps import WINDOW_TEXT, InvalidTime, canonical_time
 
-MAX_LABELS = 10
 MAX_LABEL_LENGTH = 100
 MAX_TEXT_LENGTH = 200
-MAX_KEY_PREFIX_LENGTH = 1024
+# Key prefixes are limited in UTF-8 bytes, which is what the engines count: OpenSearch turns a
+# prefix into an automaton over its bytes and refuses one above 1,000 ("input automaton is too
+# large"). Half of S3's 1,024-byte key limit leaves room for any engine version, and both
+# stores are held to it here, before either sees the prefix.
+MAX_KEY_PREFIX_BYTES = 512
 MAX_PAGE_SIZE = 100
-# Control characters (NUL, newlines, ...) have no business in a label or a search.
-_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
+MAX_TOKEN_LENGTH = 2048
+
+# Control characters (C0 such as NUL and newlines, DEL, C1 such as U+0085), lone surrogates
+# (not text; no UTF-8 encoder takes them) and line/paragraph separators have no business in a
+# label or a search.
+_UNPRINTABLE_CATEGORIES = frozenset({"Cc", "Cs", "Zl", "Zp"})
+# Unicode's Bidi_Control characters: marks, embeddings, overrides and isolates, which make
+# text display in another order than it is stored (U+202E turns "gpj.exe" around).
+_BIDI_CONTROLS = frozenset(
+    "\u061c\u200e\u200f\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069"
+)
 # S3's bucket naming rules.
-_BUCKET_NAME = re.compile(r"^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$")
+_BUCKET_NAME = re.compile(r"[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]")
 
 
 class InvalidParameter(ValueError):
@@ -50,15 +64,34 @@ class Param:
     repeatable: bool = False
 
 
-def _text(max_length: int, what: str) -> Callable[[str, str], str]:
+def _unprintable(value: str) -> str | None:
+    """The first character that has no place in a parameter, if any."""
+    for char in value:
+        if char in _BIDI_CONTROLS or unicodedata.category(char) in _UNPRINTABLE_CATEGORIES:
+            return char
+    return None
+
+
+def _text(max_length: int, what: str, in_utf8_bytes: bool = False) -> Callable[[str, str], str]:
+    """Text of at most ``max_length`` characters, or bytes of UTF-8 when ``in_utf8_bytes``."""
+
     def parse(name: str, raw: str) -> str:
+        # Checked before stripping: str.strip() removes U+0085 and U+001C-U+001F too, which
+        # must be refused wherever they are, not quietly dropped at the ends.
+        bad = _unprintable(raw)
+        if bad is not None:
+            raise InvalidParameter(
+                name,
+                f"{name} must not contain control, bidirectional-formatting or surrogate "
+                f"characters (found U+{ord(bad):04X})",
+            )
         value = raw.strip()
         if not value:
             raise InvalidParameter(name, f"{name} must not be empty")
-        if len(value) > max_length:
-            raise InvalidParameter(name, f"{name} must be at most {max_length} characters")
-        if _CONTROL.search(value):
-            raise InvalidParameter(name, f"{name} must not contain control characters")
+        length = len(value.encode("utf-8")) if in_utf8_bytes else len(value)
+        if length > max_length:
+            unit = "bytes as UTF-8" if in_utf8_bytes else "characters"
+            raise InvalidParameter(name, f"{name} must be at most {max_length} {unit}")
         return value
 
     parse.__doc__ = what
@@ -97,14 +130,15 @@ def _boolean(name: str, raw: str) -> bool:
 def _time(name: str, raw: str) -> str:
     try:
         return canonical_time(raw.strip())
-    except ValueError:
+    except InvalidTime:
         raise InvalidParameter(
-            name, f"{name} must be an ISO-8601 time such as 2026-11-27T20:00:00Z"
+            name,
+            f"{name} must be an ISO-8601 time such as 2026-11-27T20:00:00Z, {WINDOW_TEXT}",
         ) from None
 
 
 def _bucket(name: str, raw: str) -> str:
-    if not _BUCKET_NAME.match(raw):
+    if not _BUCKET_NAME.fullmatch(raw):
         raise InvalidParameter(name, f"{name} must be a valid S3 bucket name")
     return raw
 
@@ -162,13 +196,13 @@ FILTER_PARAMS = (
     Param("bucket", "Only images in this bucket.", _string(63), _bucket),
     Param(
         "since",
-        "Only images at or after this ISO-8601 time (see time).",
+        f"Only images at or after this ISO-8601 time (see time), {WINDOW_TEXT}.",
         {"type": "string", "format": "date-time"},
         _time,
     ),
     Param(
         "until",
-        "Only images before this ISO-8601 time (see time).",
+        f"Only images before this ISO-8601 time (see time), {WINDOW_TEXT}.",
         {"type": "string", "format": "date-time"},
         _time,
     ),
@@ -179,15 +213,26 @@ FILTER_PARAMS = (
         _choice(TIME_INDEXED, TIME_EVENT),
     ),
 )
-KEY_PREFIX_DESCRIPTION = "Only images whose object key starts with this text."
+KEY_PREFIX_DESCRIPTION = (
+    "Only images whose object key starts with this text (case-sensitive, literal); at most "
+    f"{MAX_KEY_PREFIX_BYTES} bytes as UTF-8."
+)
+
+
+def _key_prefix(name: str) -> Param:
+    """The key-prefix filter: ``prefix`` on /search, ``key_prefix`` on /labels."""
+    return Param(
+        name,
+        KEY_PREFIX_DESCRIPTION,
+        # maxLength counts characters: a string of at most N bytes has at most N of them.
+        _string(MAX_KEY_PREFIX_BYTES),
+        _text(MAX_KEY_PREFIX_BYTES, "key prefix", in_utf8_bytes=True),
+    )
+
+
 SEARCH_PARAMS = (
     *FILTER_PARAMS,
-    Param(
-        "prefix",
-        KEY_PREFIX_DESCRIPTION,
-        _string(MAX_KEY_PREFIX_LENGTH),
-        _text(MAX_KEY_PREFIX_LENGTH, "key prefix"),
-    ),
+    _key_prefix("prefix"),
     Param(
         "sort",
         "relevance: sum of the matched labels' confidence (plus free-text matches); "
@@ -203,9 +248,10 @@ SEARCH_PARAMS = (
     ),
     Param(
         "next",
-        "The next token of the previous page, with the same other parameters.",
-        _string(2048),
-        _text(2048, "token"),
+        "The next token of the previous page, with the same other parameters (signed: an "
+        "altered or forged token is a 400).",
+        _string(MAX_TOKEN_LENGTH),
+        _text(MAX_TOKEN_LENGTH, "token"),
     ),
 )
 LABELS_PARAMS = (
@@ -216,12 +262,7 @@ LABELS_PARAMS = (
         _string(MAX_LABEL_LENGTH),
         _text(MAX_LABEL_LENGTH, "label prefix"),
     ),
-    Param(
-        "key_prefix",
-        KEY_PREFIX_DESCRIPTION,
-        _string(MAX_KEY_PREFIX_LENGTH),
-        _text(MAX_KEY_PREFIX_LENGTH, "key prefix"),
-    ),
+    _key_prefix("key_prefix"),
     Param(
         "size",
         f"How many label names, 1-{MAX_PAGE_SIZE}.",

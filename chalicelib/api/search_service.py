@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from chalicelib.api.params import InvalidParameter, ParsedParams
-from chalicelib.search import cursor
+from chalicelib.search.cursor import CursorCodec, InvalidCursor
 from chalicelib.search.query import (
     MATCH_ALL,
     SORT_RELEVANCE,
@@ -37,10 +37,17 @@ class ImageLinks:
 
 
 class SearchService:
-    def __init__(self, store: ImageStore, links: ImageLinks, default_min_confidence: float):
+    def __init__(
+        self,
+        store: ImageStore,
+        links: ImageLinks,
+        default_min_confidence: float,
+        cursors: CursorCodec,
+    ):
         self._store = store
         self._links = links
         self._default_min_confidence = default_min_confidence
+        self._cursors = cursors
 
     def filters(self, params: ParsedParams, key_prefix_param: str) -> Filters:
         return Filters(
@@ -64,15 +71,16 @@ class SearchService:
         )
         if params.get("next"):
             try:
-                after = cursor.decode(query, params.get("next"))
-            except cursor.InvalidCursor as error:
+                after = self._cursors.decode(query, params.get("next"))
+            except InvalidCursor as error:
                 raise InvalidParameter("next", str(error)) from None
             query = SearchQuery(query.filters, query.sort, query.size, after)
         page = self._store.search(query)
+        last = page.hits[-1].sort_key if page.has_more else None
         return {
             "total": page.total,
             "items": [self._item(hit.document, query.filters) for hit in page.hits],
-            "next": cursor.encode(query, page.hits[-1].sort_key) if page.has_more else None,
+            "next": self._cursors.encode(query, last) if last is not None else None,
         }
 
     def labels(self, params: ParsedParams) -> dict[str, Any]:

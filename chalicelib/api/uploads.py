@@ -12,6 +12,9 @@ from chalicelib.settings import REKOGNITION_MAX_S3_OBJECT_BYTES
 
 CONTENT_TYPES = {"image/jpeg": ".jpg", "image/png": ".png"}
 MAX_FILENAME_LENGTH = 200
+# The request is two short strings; a larger body is refused before it is parsed, so a
+# megabyte of nesting costs nothing.
+MAX_BODY_BYTES = 4096
 _UNSAFE = re.compile(r"[^A-Za-z0-9._-]+")
 
 
@@ -24,14 +27,10 @@ class UploadForms:
 
     def form_for(self, raw_body: bytes | None) -> dict[str, Any]:
         """A presigned POST for the JSON request ``{"filename": ..., "content_type": ...}``."""
-        try:
-            body = json.loads(raw_body or b"null")
-        except ValueError:
-            body = None
-        if not isinstance(body, dict):
-            raise InvalidParameter("body", "send a JSON object with filename and content_type")
+        body = _json_object(raw_body or b"")
         content_type = body.get("content_type")
-        if content_type not in CONTENT_TYPES:
+        # Not ``in CONTENT_TYPES`` straight away: a list or an object is unhashable.
+        if not isinstance(content_type, str) or content_type not in CONTENT_TYPES:
             raise InvalidParameter(
                 "content_type", f"content_type must be one of: {', '.join(CONTENT_TYPES)}"
             )
@@ -54,3 +53,16 @@ class UploadForms:
             ExpiresIn=self._expiry,
         )
         return {"url": form["url"], "fields": form["fields"], "bucket": self._bucket, "key": key}
+
+
+def _json_object(raw_body: bytes) -> dict[str, Any]:
+    expected = "send a JSON object with filename and content_type"
+    if len(raw_body) > MAX_BODY_BYTES:
+        raise InvalidParameter("body", f"{expected}, at most {MAX_BODY_BYTES} bytes")
+    try:
+        body = json.loads(raw_body or b"null")
+    except (ValueError, RecursionError):  # not JSON, not UTF-8, or nested past Python's stack
+        body = None
+    if not isinstance(body, dict):
+        raise InvalidParameter("body", expected)
+    return body

@@ -26,6 +26,10 @@ TIME_FIELDS = {TIME_INDEXED: "indexed_at", TIME_EVENT: "event_time"}
 EXACT_TEXT_SCORE = 100.0
 FUZZY_TEXT_SCORE = 50.0
 
+# At most this many labels per search (the API's limit), each adding at most 100.
+MAX_LABELS = 10
+MAX_SCORE = MAX_LABELS * 100.0 + EXACT_TEXT_SCORE
+
 
 @dataclass(frozen=True)
 class Filters:
@@ -48,14 +52,16 @@ class SearchQuery:
     filters: Filters = field(default_factory=Filters)
     sort: str = SORT_RELEVANCE
     size: int = 20
-    # The sort key of the last item of the previous page (opaque to callers: see cursor.py).
+    # The sort key of the last item of the previous page (opaque to callers: see cursor.py),
+    # the same in every store: (score or confidence,) epoch milliseconds, image id.
     after: tuple[Any, ...] | None = None
 
 
 @dataclass(frozen=True)
 class SearchHit:
     document: dict[str, Any]
-    # The sort key of this hit; the last one of a page becomes the next page's ``after``.
+    # The sort key of this hit, as SearchQuery.after holds it; the last one of a page becomes
+    # the next page's ``after``.
     sort_key: tuple[Any, ...]
 
 

@@ -37,6 +37,14 @@ class StoreUnavailable(Exception):
     """The store cannot be reached or did not answer in time."""
 
 
+class QueryRejected(Exception):
+    """The store refused a read as invalid (a cluster 400): the API answers 400, not 500.
+
+    The API validates every parameter so that no valid request gets here; one that does shows
+    a gap in that validation and is logged as such.
+    """
+
+
 class ImageStore(ABC):
     @abstractmethod
     def ensure_ready(self) -> None:

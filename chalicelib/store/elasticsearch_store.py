@@ -31,6 +31,7 @@ from chalicelib.store.base import (
     WRITTEN,
     ImageStore,
     ImageWrite,
+    QueryRejected,
     StoreUnavailable,
     WriteResult,
     newest_per_image,
@@ -54,9 +55,11 @@ class ElasticsearchStore(ImageStore):
     def ensure_ready(self) -> None:
         if self._ready:
             return
-        template = mapping.index_template(self._alias, self._replicas)
+        # The engine first: an unsupported one is refused before any request is sent to it.
+        compat = self._compat()
+        template = compat.index_body(mapping.index_template(self._alias, self._replicas))
         self._client.indices.put_template(
-            name=self._alias, body=self._compat().index_body(template)
+            name=self._alias, body=template, params=compat.template_params
         )
         if not self._client.indices.exists_alias(name=self._alias):
             self._create_index_with_alias()
@@ -156,9 +159,13 @@ class ElasticsearchStore(ImageStore):
         return None if document.get("deleted") else document
 
     def search(self, query: SearchQuery) -> SearchPage:
-        with _unavailable_as_store_error():
-            compat = self._compat()
-            response = self._client.search(index=self._alias, body=es_queries.search_body(query))
+        try:
+            with _unavailable_as_store_error():
+                compat = self._compat()
+                body = es_queries.search_body(query)
+                response = self._client.search(index=self._alias, body=body)
+        except NotFoundError:  # no index yet (a fresh stage): nothing to find, as in SQLite
+            return SearchPage(total=0, hits=[], has_more=False)
         hits = response["hits"]["hits"]
         return SearchPage(
             total=compat.total_hits(response["hits"]),
@@ -167,10 +174,13 @@ class ElasticsearchStore(ImageStore):
         )
 
     def label_counts(self, filters: Filters, prefix: str | None, size: int) -> list[LabelCount]:
-        with _unavailable_as_store_error():
-            map_hint = self._compat().prefix_terms_need_map_hint
-            body = es_queries.label_counts_body(filters, prefix, size, map_hint=map_hint)
-            response = self._client.search(index=self._alias, body=body)
+        try:
+            with _unavailable_as_store_error():
+                map_hint = self._compat().prefix_terms_need_map_hint
+                body = es_queries.label_counts_body(filters, prefix, size, map_hint=map_hint)
+                response = self._client.search(index=self._alias, body=body)
+        except NotFoundError:  # no index yet: no labels
+            return []
         return [
             LabelCount(bucket["key"], bucket["doc_count"])
             for bucket in response["aggregations"]["labels"]["buckets"]
@@ -188,17 +198,27 @@ class ElasticsearchStore(ImageStore):
         return engine.detect(self._client)
 
 
+# 4xx answers that say the cluster cannot serve us now (timeout, throttling, our role or user
+# refused), not that the request was wrong: the caller can only try again later.
+_UNAVAILABLE_4XX = frozenset({401, 403, 408, 429})
+
+
 @contextmanager
 def _unavailable_as_store_error():
-    """Connection failures, timeouts and 5xx answers mean the cluster is unavailable."""
+    """Connection failures, timeouts, throttling and 5xx answers mean the cluster is
+    unavailable; any other 4xx is a rejected request. A missing index (404) is passed on as
+    NotFoundError for the caller to answer "nothing stored yet"."""
     try:
         yield
     except ClusterConnectionError as error:  # includes ConnectionTimeout
         raise StoreUnavailable(_describe(error)) from error
-    except TransportError as error:
-        if isinstance(error.status_code, int) and error.status_code >= 500:
-            raise StoreUnavailable(_describe(error)) from error
+    except NotFoundError:
         raise
+    except TransportError as error:
+        status = error.status_code if isinstance(error.status_code, int) else 500
+        if status >= 500 or status in _UNAVAILABLE_4XX:
+            raise StoreUnavailable(_describe(error)) from error
+        raise QueryRejected(_describe(error)) from error
 
 
 def _conditional_action(alias: str, image_id: str, current: dict | None) -> dict:

@@ -20,6 +20,7 @@ from chalicelib.search.query import (
     Filters,
     SearchQuery,
 )
+from chalicelib.store.base import QueryRejected
 
 TIE_BREAKERS = [{"indexed_at": {"order": "desc"}}, {"image_id": {"order": "asc"}}]
 
@@ -132,8 +133,22 @@ def search_body(search: SearchQuery) -> dict[str, Any]:
         "track_total_hits": True,
     }
     if search.after:
-        body["search_after"] = list(search.after)
+        body["search_after"] = search_after(search.after)
     return body
+
+
+# Sort values are longs or doubles in every engine; Elasticsearch 6.8 answers a larger integer
+# with a 500 ("No matching token for number_type [BIG_INTEGER]"), the others with a 400.
+LONG_RANGE = range(-(2**63), 2**63)
+
+
+def search_after(after) -> list:
+    """The cursor's sort key as the cluster takes it; one that cannot be a sort value is refused."""
+    values = list(after)
+    for value in values:
+        if type(value) is int and value not in LONG_RANGE:
+            raise QueryRejected(f"sort value {value} is outside the 64-bit range")
+    return values
 
 
 def case_insensitive_prefix(prefix: str) -> str:
@@ -154,7 +169,10 @@ def case_insensitive_prefix(prefix: str) -> str:
     return "".join(parts) + ".*"
 
 
-def label_counts_body(filters: Filters, prefix: str | None, size: int) -> dict[str, Any]:
+def label_counts_body(
+    filters: Filters, prefix: str | None, size: int, map_hint: bool = False
+) -> dict[str, Any]:
+    """``map_hint``: the engine fails on ``include`` over global ordinals (see store.engine)."""
     terms: dict[str, Any] = {
         "field": "label_names.raw",
         "size": size,
@@ -162,4 +180,6 @@ def label_counts_body(filters: Filters, prefix: str | None, size: int) -> dict[s
     }
     if prefix:
         terms["include"] = case_insensitive_prefix(prefix)
+        if map_hint:
+            terms["execution_hint"] = "map"
     return {"query": query(filters), "size": 0, "aggs": {"labels": {"terms": terms}}}

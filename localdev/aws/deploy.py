@@ -4,6 +4,7 @@ index, dashboards. Every step converges, so running it again is safe and cheap.
 
 from __future__ import annotations
 
+import secrets
 import subprocess
 import sys
 import time
@@ -33,6 +34,7 @@ API_AUTH_CHOICES = ("iam", "api_key", "none")
 # batching window), so a throttled or retried invocation does not see its messages reappear.
 VISIBILITY_FACTOR = preflight.VISIBILITY_FACTOR
 LOG_RETENTION_DAYS = 14
+CURSOR_SECRET_BYTES = 32  # token_urlsafe: 43 characters, above Settings' minimum of 32
 DEFAULT_UPLOAD_PREFIX = "uploads/"
 INDEX_ATTEMPTS = 8  # about four minutes of backoff
 
@@ -322,7 +324,7 @@ def deploy(ctx: Context, options: DeployOptions) -> DeployResult:
     policy_file = _write_policy(ctx, decided.policy_document)
     outputs = _deploy_stack(ctx, decided)
     _ensure_log_groups(ctx)
-    _write_stage_config(ctx, decided, outputs, policy_file.name)
+    _write_stage_config(ctx, decided, outputs, policy_file.name, cursor_secret(ctx))
     if options.stack_only:
         return _finish_stack_only(ctx, decided, outputs, str(policy_file))
     _restore_chalice_state(ctx, outputs["QueueArn"])
@@ -404,8 +406,31 @@ def _ensure_log_groups(ctx: Context) -> None:
         ctx.detail(f"{group}: {outcome} (retention {retention} days)")
 
 
+def cursor_secret(ctx: Context) -> str:
+    """The stage's key for signing ``next`` cursors: the deployed one, else a new one.
+
+    Read back from the API function, so a redeploy from any clone keeps the tokens that users
+    hold valid; it lives only there and in the git-ignored .deploy/ folder. A new key (first
+    deploy, or --stack-only) only makes cursors in flight a 400 naming ``next``.
+    """
+    try:
+        configuration = ctx.client("lambda").get_function_configuration(
+            FunctionName=ctx.names.api_function
+        )
+    except ClientError as error:
+        if error.response["Error"]["Code"] != "ResourceNotFoundException":
+            raise
+        return secrets.token_urlsafe(CURSOR_SECRET_BYTES)
+    variables = configuration.get("Environment", {}).get("Variables", {})
+    return variables.get("CURSOR_SECRET") or secrets.token_urlsafe(CURSOR_SECRET_BYTES)
+
+
 def _write_stage_config(
-    ctx: Context, decided: Plan, outputs: dict[str, str], policy_files: dict[str, str]
+    ctx: Context,
+    decided: Plan,
+    outputs: dict[str, str],
+    policy_files: dict[str, str],
+    secret: str,
 ):
     """The stage's variables, and for each function its own role (and its policy's file).
 
@@ -428,6 +453,7 @@ def _write_stage_config(
             "IMAGE_BUCKET": outputs["BucketName"],
             "API_AUTH": decided.api_auth,
             "UPLOAD_BUCKET": outputs["BucketName"] if decided.uploads else None,
+            "CURSOR_SECRET": secret,
         },
         # Removed from the stage: an earlier deploy set one role for every function there.
         settings={"manage_iam_role": None, "iam_role_arn": None, "iam_policy_file": None},

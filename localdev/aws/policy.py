@@ -19,14 +19,16 @@ The indexer (``<app>-<stage>-index_images``, the SQS handler):
   (elasticsearch-py 7.13 methods and paths): ``POST /<alias>/_mget`` (stored versions) and
   ``POST /<alias>/_bulk`` (the conditional writes), plus ``ensure_ready()``, which ``write()``
   runs once per instance: ``PUT /_template/<alias>``, ``HEAD /_alias/<alias>`` and, only when
-  the alias is missing, ``PUT /<alias>-v<N>`` and ``GET /_cluster/health/<alias>``.
+  the alias is missing, ``PUT /<alias>-v<N>`` and ``GET /_cluster/health/<alias>``; and
+  ``GET /``, the engine's version, read once (chalicelib/store/engine.py).
 * ``logs:CreateLogStream/PutLogEvents`` on its own log group.
 
 The API function (``<app>-<stage>``):
 
 * On the domain, reads only: ``POST /<alias>/_search`` (search and label counts),
   ``GET /<alias>/_doc/<id>``, ``POST /<alias>/_mget``, ``POST /<alias>/_count`` and the health
-  check's ``HEAD /`` (``ping()``). No ``PUT``, no ``DELETE``, no ``POST`` on any other path.
+  check's ``HEAD /`` (``ping()``), ``GET /`` (the engine's version, once). No ``PUT``, no
+  ``DELETE``, no ``POST`` on any other path.
 * ``s3:GetObject`` and ``s3:GetObjectVersion`` on the bucket's objects: presigned GET URLs carry
   the signer's permissions, and they name the version when the document has one.
   ``s3:PutObject`` on the upload prefix only when the stage enables browser uploads
@@ -180,6 +182,7 @@ def build_indexer_policy(inputs: PolicyInputs) -> dict:
             _domain_statement(
                 "WaitForNewIndex", "es:ESHttpGet", inputs, [f"_cluster/health/{alias}"]
             ),
+            _detect_engine(inputs),
         ]
     return {"Version": "2012-10-17", "Statement": statements}
 
@@ -215,8 +218,14 @@ def build_api_policy(inputs: PolicyInputs) -> dict:
             _domain_statement("GetImage", "es:ESHttpGet", inputs, [f"{alias}/_doc/*"]),
             # ping(): HEAD / is authorized against the domain ARN with a trailing slash.
             _domain_statement("HealthPing", "es:ESHttpHead", inputs, [""]),
+            _detect_engine(inputs),
         ]
     return {"Version": "2012-10-17", "Statement": statements}
+
+
+def _detect_engine(inputs: PolicyInputs) -> dict:
+    """``GET /``: both functions read the engine's version once (chalicelib/store/engine.py)."""
+    return _domain_statement("DetectEngine", "es:ESHttpGet", inputs, [""])
 
 
 def build_policies(inputs: PolicyInputs) -> dict[str, dict]:

@@ -69,10 +69,12 @@ from chalicelib.store.base import (
     WRITTEN,
     ImageStore,
     ImageWrite,
+    QueryRejected,
     StoreUnavailable,
     WriteResult,
     newest_per_image,
 )
+from chalicelib.timestamps import InvalidTime, from_epoch_millis, to_epoch_millis
 from localdev.embedded.text_analysis import allowed_edits, analyze, within_edits
 
 # Seconds a connection waits for another writer (thread or process) before giving up.
@@ -249,7 +251,7 @@ class SqliteStore(ImageStore):
             total = count.fetchone()[0]
             rows = connection.execute(*_page(matches, params, columns, query)).fetchall()
         hits = [
-            SearchHit(json.loads(row["document"]), tuple(row[column] for column, _ in columns))
+            SearchHit(json.loads(row["document"]), _sort_key(row, columns))
             for row in rows[: query.size]
         ]
         return SearchPage(total=total, hits=hits, has_more=len(rows) > query.size)
@@ -529,22 +531,54 @@ def _page(
     return sql, params | after_params | {"limit": query.size + 1}
 
 
+def _sort_key(row: sqlite3.Row, columns: tuple[tuple[str, str], ...]) -> tuple[Any, ...]:
+    """A row's sort key as the index gives it: a date column as epoch milliseconds."""
+    return tuple(
+        to_epoch_millis(row[column]) if column == "indexed_at" else row[column]
+        for column, _ in columns
+    )
+
+
 def _after_cursor(
     columns: tuple[tuple[str, str], ...], after: tuple[Any, ...] | None
 ) -> tuple[str, dict[str, Any]]:
     """Rows that sort strictly after the sort key ``after`` (search_after): greater in the first
-    column that differs, where "greater" follows that column's direction."""
+    column that differs, where "greater" follows that column's direction. A key that does not
+    fit the sort is rejected as the index rejects it (a 400), never an error of this module."""
     if after is None:
         return "1", {}
     if len(after) != len(columns):
-        raise ValueError(f"the cursor has {len(after)} values, the sort has {len(columns)}")
-    params = {f"after_{index}": value for index, value in enumerate(after)}
+        raise QueryRejected(f"search_after has {len(after)} values, the sort has {len(columns)}")
+    values = [
+        _after_value(column, value) for (column, _), value in zip(columns, after, strict=True)
+    ]
+    params = {f"after_{index}": value for index, value in enumerate(values)}
     alternatives = []
     for index, (column, direction) in enumerate(columns):
         equal = [f"{previous} = :after_{n}" for n, (previous, _) in enumerate(columns[:index])]
         beyond = f"{column} {'<' if direction == 'DESC' else '>'} :after_{index}"
         alternatives.append("(" + " AND ".join([*equal, beyond]) + ")")
     return "(" + " OR ".join(alternatives) + ")", params
+
+
+def _after_value(column: str, value: Any) -> Any:
+    """One value of a search_after key, refused where the index refuses it: a number for the
+    score and confidence, epoch milliseconds for indexed_at (compared as the millisecond text
+    the matches CTE cuts it to), text for the image id."""
+    if column == "image_id":
+        fits = isinstance(value, str)
+    elif column == "indexed_at":
+        fits = type(value) is int
+    else:
+        fits = type(value) in (int, float)
+    if not fits:
+        raise QueryRejected(f"search_after: {value!r} does not fit the column {column}")
+    if column != "indexed_at":
+        return value
+    try:
+        return from_epoch_millis(value)
+    except InvalidTime as error:
+        raise QueryRejected(f"search_after: {error}") from None
 
 
 def _query_words(connection: sqlite3.Connection, words: list[str]) -> list[list[Any]]:

@@ -5,16 +5,18 @@ from datetime import timedelta
 
 import pytest
 
+from chalicelib.search import cursor
 from chalicelib.search.query import (
     MATCH_ANY,
     SORT_CONFIDENCE,
     SORT_NEWEST,
     TIME_EVENT,
     Filters,
+    SearchPage,
     SearchQuery,
 )
-from chalicelib.store.base import STALE, WRITTEN
-from chalicelib.timestamps import canonical_time
+from chalicelib.store.base import STALE, WRITTEN, QueryRejected
+from chalicelib.timestamps import canonical_time, to_epoch_millis
 from tests.contract import fixtures
 from tests.contract.fixtures import IMAGES, LIVE, Image, Label
 
@@ -338,3 +340,38 @@ def test_stored_positions_of_an_empty_store(empty_store):
     store, _ = empty_store
     assert store.stored_positions(["a" * 64]) == {}
     assert store.stored_positions([]) == {}
+
+
+# -- limits and hostile input, honoured alike ------------------------------------------------------
+
+
+def test_a_store_that_was_never_written_answers_every_read_empty(empty_store):
+    """A fresh stage after a plain deploy: OpenSearch has no index yet (it answers 404), the
+    embedded store no tables; both are simply empty."""
+    store, _ = empty_store
+    assert store.search(SearchQuery(Filters(labels=("dog",)), sort=SORT_NEWEST)) == SearchPage(
+        total=0, hits=[], has_more=False
+    )
+    assert store.label_counts(Filters(), "do", 10) == []
+    assert store.get("0" * 64) is None
+    assert store.stored_positions(["0" * 64]) == {}
+
+
+@pytest.mark.parametrize("sort", ["relevance", "confidence", "newest"])
+def test_sort_keys_have_the_cursors_column_types_in_every_store(loaded_store, sort):
+    store, _ = loaded_store
+    page = store.search(SearchQuery(Filters(labels=("animal",)), sort=sort, size=100))
+    assert page.hits
+    for hit in page.hits:
+        assert cursor.check_sort_key(sort, hit.sort_key) == hit.sort_key
+        assert hit.sort_key[-2] == to_epoch_millis(hit.document["indexed_at"])
+
+
+@pytest.mark.parametrize(
+    "after",
+    [(1.0,), (True, 1, "x"), ("x", "y", "z"), (1.0, 2**70, "0" * 64)],
+)
+def test_a_sort_key_that_does_not_fit_is_rejected_not_an_error(loaded_store, after):
+    store, _ = loaded_store
+    with pytest.raises(QueryRejected):
+        store.search(SearchQuery(Filters(), after=after))

@@ -78,11 +78,11 @@ class Expected:
                 "es:ESHttpPost": {f"{alias}/_mget", f"{alias}/_bulk"},
                 "es:ESHttpPut": {f"_template/{alias}", f"{alias}-v{MAPPING_VERSION}"},
                 "es:ESHttpHead": {f"_alias/{alias}"},
-                "es:ESHttpGet": {f"_cluster/health/{alias}"},
+                "es:ESHttpGet": {f"_cluster/health/{alias}", ""},  # GET /: the engine
             }
         return {
             "es:ESHttpPost": {f"{alias}/_search", f"{alias}/_count", f"{alias}/_mget"},
-            "es:ESHttpGet": {f"{alias}/_doc/*"},
+            "es:ESHttpGet": {f"{alias}/_doc/*", ""},  # GET /: the engine's version
             "es:ESHttpHead": {""},  # HEAD / is authorized against "domain/<name>/"
         }
 

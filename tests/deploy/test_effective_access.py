@@ -239,6 +239,7 @@ REQUESTS: list[tuple[str, str, set[str]]] = [
     ("POST", "/imagerepository/_count", API),
     ("GET", "/imagerepository/_doc/x", API),
     ("HEAD", "/", API),
+    ("GET", "/", BOTH),
     ("POST", "/_bulk", ADMIN),
     ("POST", "/_search", ADMIN),
     ("PUT", "/imagerepository/_doc/x", ADMIN),

@@ -171,7 +171,10 @@ def test_deploy_status_redeploy_teardown(aws, project, opensearch_url, search_cl
             "SEARCH_ENDPOINT": opensearch_url,
             "IMAGE_BUCKET": BUCKET,
             "API_AUTH": "api_key",
+            "CURSOR_SECRET": dev["environment_variables"]["CURSOR_SECRET"],
         }
+        secret = dev["environment_variables"]["CURSOR_SECRET"]
+        assert len(secret) >= 32
         assert after["stages"]["prod"] == original["stages"]["prod"]
         assert {k: v for k, v in after.items() if k != "stages"} == {
             k: v for k, v in original.items() if k != "stages"
@@ -240,6 +243,9 @@ def test_deploy_status_redeploy_teardown(aws, project, opensearch_url, search_cl
         assert ".deploy/dev/.chalice/config.json stage dev: unchanged" in out
         (again,) = lam.list_event_source_mappings()["EventSourceMappings"]
         assert again["UUID"] == mapping["UUID"]
+        # The cursor key is read back from the deployed function: tokens in flight stay valid.
+        variables = lam.get_function_configuration(FunctionName=f"{APP}-{STAGE}")["Environment"]
+        assert variables["Variables"]["CURSOR_SECRET"] == secret
         assert again["FunctionResponseTypes"] == ["ReportBatchItemFailures"]
         assert [k["id"] for k in apigw.get_api_keys()["items"]] == [key["id"]]
         assert [p["id"] for p in apigw.get_usage_plans()["items"]] == [plan["id"]]

@@ -64,6 +64,7 @@ def packaged(tmp_path_factory):
         SimpleNamespace(api_auth="iam", uploads=False),
         outputs,
         files,
+        "a-cursor-secret-for-the-package-test-only",
     )
     config = chalice_config.load(generated)
     chalice_config.update_stage(

@@ -1,5 +1,5 @@
-"""The search API through chalice.test.Client, as API Gateway delivers requests, on the real
-OpenSearch node loaded with the contract fixtures."""
+"""The search API through chalice.test.Client, as API Gateway delivers requests, on the
+session's real search node loaded with the contract fixtures."""
 
 import json
 from urllib.parse import parse_qs, quote, urlsplit
@@ -164,10 +164,14 @@ def test_injection_strings_match_literally(api, query):
         ("label=" + "x" * 101, "label", "at most 100 characters"),
         ("label=" + ",".join(f"l{n}" for n in range(11)), "label", "at most 10"),
         ("q=" + "x" * 201, "q", "at most 200 characters"),
-        ("label=dog%00", "label", "control characters"),
+        ("label=dog%00", "label", "control, bidirectional-formatting or surrogate"),
+        ("label=dog%C2%85", "label", "found U+0085"),
+        ("q=gpj%E2%80%AEexe", "q", "found U+202E"),
+        ("prefix=" + "%C3%A9" * 257, "prefix", "at most 512 bytes as UTF-8"),
+        ("since=0001-01-01T00:00:00%2B01:00", "since", "from 1970-01-01T00:00:00Z"),
         ("lable=dog", "lable", "unknown parameter"),
         ("size=1&size=2", "size", "only once"),
-        ("next=not-a-token", "next", "not a valid next token"),
+        ("next=not-a-token", "next", "not a next token of this API"),
     ],
 )
 def test_invalid_parameters_get_a_400_naming_the_parameter(api, query, parameter, says):

@@ -56,6 +56,44 @@ def test_canonical_time(raw, canonical):
 
 
 @pytest.mark.parametrize(
+    "raw",
+    [
+        # Offsets that push a time off the calendar (OverflowError inside datetime).
+        "0001-01-01T00:00:00+01:00",
+        "9999-12-31T23:59:59-01:00",
+        # Years that would be written with fewer than four digits, and times outside the window.
+        "0999-12-31T00:00:00Z",
+        "1969-12-31T23:59:59.999Z",
+        "not a time",
+        "",
+    ],
+)
+def test_times_outside_the_window_or_the_calendar_are_invalid_times(raw):
+    with pytest.raises(timestamps.InvalidTime):
+        timestamps.canonical_time(raw)
+
+
+def test_the_window_edges_are_four_digit_years_and_round_trip_as_epoch_millis():
+    assert timestamps.canonical_time("1970-01-01T00:00:00Z") == "1970-01-01T00:00:00.000000Z"
+    latest = timestamps.canonical_time("9999-12-31T23:59:59.999999Z")
+    assert latest == "9999-12-31T23:59:59.999999Z"
+    millis = timestamps.to_epoch_millis(latest)
+    assert millis == 253402300799999
+    assert timestamps.from_epoch_millis(millis) == "9999-12-31T23:59:59.999"
+    assert timestamps.from_epoch_millis(0) == "1970-01-01T00:00:00.000"
+    for outside in (-1, millis + 1, 2**64, True, 1.5):
+        with pytest.raises(timestamps.InvalidTime):
+            timestamps.from_epoch_millis(outside)
+
+
+def test_a_document_neither_store_could_take_is_refused_alone():
+    assert documents.storable({"confidence": 1.5}) == {"confidence": 1.5}
+    for poison in ({"confidence": float("nan")}, {"key": "\ud800"}, {"x": float("inf")}):
+        with pytest.raises(documents.InvalidDocument):
+            documents.storable(poison)
+
+
+@pytest.mark.parametrize(
     ("incoming", "current", "newer"),
     [
         ("0055AED6DCD90281E6", "0055AED6DCD90281E5", True),
@@ -108,8 +146,8 @@ def test_image_document_fields():
         "event_time": "2026-11-27T19:59:58.123000Z",
         "sequencer": "0055AED6DCD90281E5",
         "deleted": False,
-        # The event's own region wins over the function's.
-        "url": "https://s3.eu-west-1.amazonaws.com/photos/pets/rex%20the%20dog.jpg",
+        # The stage's region, never the message's unvalidated awsRegion (eu-west-1 here).
+        "url": "https://s3.us-east-1.amazonaws.com/photos/pets/rex%20the%20dog.jpg",
         "size": 2048,
         "etag": "abc123",
         "indexed_at": "2026-11-27T20:00:00.000000Z",

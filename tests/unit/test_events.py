@@ -11,7 +11,15 @@ from typing import Any
 
 import pytest
 
-from chalicelib.events import CREATED, REMOVED, MalformedMessage, ObjectEvent, parse_message
+from chalicelib.events import (
+    CREATED,
+    MAX_RECORDS_PER_MESSAGE,
+    REMOVED,
+    MalformedMessage,
+    ObjectEvent,
+    parse_message,
+    read_message,
+)
 
 BUCKET = "image-label-search-uploads"
 REGION = "eu-west-1"
@@ -707,3 +715,106 @@ def test_object_event_is_immutable() -> None:
     with pytest.raises(dataclasses.FrozenInstanceError):
         event.key = "other.jpg"  # type: ignore[misc]
     assert event.key == "photos/dog.jpg"
+
+
+# --- hostile input: each is one message's problem, with a reason --------------------------------
+
+
+@pytest.mark.parametrize(
+    ("body", "reason"),
+    [
+        pytest.param(
+            notification(s3_record(key="\ud800.jpg")),
+            r"key '\\ud800.jpg' is not valid Unicode text",
+            id="key-with-lone-surrogate",
+        ),
+        pytest.param(
+            notification(s3_record(key="%ED%A0%80.jpg")),
+            "is not valid %-encoded UTF-8",
+            id="key-with-encoded-surrogate",
+        ),
+        pytest.param(
+            notification(s3_record(key="k" * 1025)),
+            "longer than S3's 1024-byte key limit",
+            id="key-over-1024-bytes",
+        ),
+        pytest.param(
+            notification(s3_record(size=2**63)), "not a byte count", id="size-beyond-64-bits"
+        ),
+        pytest.param(
+            notification(s3_record(sequencer="\udfff")),
+            "sequencer '\\\\udfff' is not valid Unicode text",
+            id="sequencer-with-lone-surrogate",
+        ),
+    ],
+)
+def test_text_the_stores_could_not_take_is_malformed(body: str, reason: str) -> None:
+    with pytest.raises(MalformedMessage, match=reason):
+        parse_message(body)
+
+
+@pytest.mark.parametrize("bucket", ["\ud800", "photos/2026", "has space", "x" * 256])
+def test_bucket_names_s3_could_never_have_are_malformed(bucket: str) -> None:
+    record = s3_record()
+    record["s3"]["bucket"]["name"] = bucket
+    with pytest.raises(MalformedMessage, match=r"bucket\.name"):
+        parse_message(notification(record))
+
+
+def test_legacy_bucket_names_are_accepted() -> None:
+    record = s3_record()
+    record["s3"]["bucket"]["name"] = "Legacy_Bucket.2009"
+    assert only(parse_message(notification(record))).bucket == "Legacy_Bucket.2009"
+
+
+@pytest.mark.parametrize(
+    "event_time",
+    ["0001-01-01T00:00:00+01:00", "9999-12-31T23:59:59-01:00", "0999-01-01T00:00:00Z"],
+)
+def test_event_times_at_the_calendar_edges_are_malformed(event_time: str) -> None:
+    record = s3_record()
+    record["eventTime"] = event_time
+    with pytest.raises(MalformedMessage, match=r"eventTime is not an ISO-8601 time"):
+        parse_message(notification(record))
+
+
+def test_more_records_than_a_message_may_carry_are_skipped_unread_with_a_reason() -> None:
+    broken = {"not": "a record"}  # never looked at
+    body = notification(
+        *[s3_record(key=f"k{n}.jpg") for n in range(MAX_RECORDS_PER_MESSAGE)], broken
+    )
+    message = read_message(body)
+    assert message.events == []
+    [ignored] = message.ignored
+    assert ignored.reason.startswith(f"the message carries {MAX_RECORDS_PER_MESSAGE + 1} Records")
+    assert len(read_message(notification(*[s3_record()] * MAX_RECORDS_PER_MESSAGE)).events) == 10
+
+
+def test_skip_reasons_name_the_event_type_bucket_and_key() -> None:
+    message = read_message(
+        notification(
+            s3_record("ObjectRestore:Completed", "cold/a+b.jpg"),
+            s3_record("ObjectCreated:Put", "new.jpg"),
+        )
+    )
+    assert [event.key for event in message.events] == ["new.jpg"]
+    [restore] = message.ignored
+    assert (restore.event_name, restore.bucket, restore.key) == (
+        "ObjectRestore:Completed",
+        BUCKET,
+        "cold/a b.jpg",
+    )
+    assert restore.reason.startswith("unsupported event type ObjectRestore:Completed")
+
+
+def test_eventbridge_and_test_event_skips_say_what_they_were() -> None:
+    [tags] = read_message(eventbridge_event("Object Tags Added", "a.jpg")).ignored
+    assert (tags.event_name, tags.bucket, tags.key) == ("Object Tags Added", BUCKET, "a.jpg")
+    assert "unsupported EventBridge detail-type 'Object Tags Added'" in tags.reason
+    [test_event] = read_message(sns_envelope(s3_test_event())).ignored
+    assert (test_event.event_name, test_event.bucket, test_event.key) == (
+        "s3:TestEvent",
+        BUCKET,
+        None,
+    )
+    assert "names no object" in test_event.reason

@@ -200,3 +200,36 @@ def test_other_errors_propagate_so_the_message_is_retried(client, code):
             labeler_for(client).analyze("photos", "cat.jpg")
     assert not isinstance(raised.value, UnprocessableImage)
     assert code in str(raised.value)
+
+
+class ShapelessClient:
+    """Answers detect_labels with a response botocore's model would not produce (a stand-in
+    service, a future shape): the labeler must still return indexable labels."""
+
+    def __init__(self, response):
+        self.response = response
+
+    def detect_labels(self, **request):
+        return self.response
+
+
+def test_labels_without_a_name_are_dropped_and_plain_string_names_are_taken():
+    response = {
+        "Labels": [
+            {"Confidence": 99.0},
+            {"Name": "", "Confidence": 98.0},
+            "Dog",
+            {"Name": "Cat", "Confidence": 90.0, "Categories": ["Animals", {"Name": "Pets"}, 7]},
+        ]
+    }
+    analysis = labeler_for(ShapelessClient(response)).analyze("photos", "cat.jpg")
+    assert [(label["name"], label["categories"]) for label in analysis.labels] == [
+        ("Cat", ["Animals", "Pets"])
+    ]
+
+
+@pytest.mark.parametrize("confidence", [100.5, -1, float("nan"), float("inf")])
+def test_a_confidence_outside_0_to_100_fails_the_image(confidence):
+    response = {"Labels": [{"Name": "Dog", "Confidence": confidence}]}
+    with pytest.raises(ValueError, match="not a number from 0 to 100"):
+        labeler_for(ShapelessClient(response)).analyze("photos", "dog.jpg")

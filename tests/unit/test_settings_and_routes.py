@@ -79,9 +79,32 @@ def test_deployed_function_without_search_endpoint_refuses_to_start(endpoint):
     assert "make deploy STAGE=<stage>" in message
 
 
-def test_deployed_function_with_search_endpoint_starts():
-    settings = Settings.from_environ({**LAMBDA, "SEARCH_ENDPOINT": "https://search.example"})
+SECRET = "s" * 43  # what secrets.token_urlsafe(32) would give, in length
+
+
+def test_deployed_function_with_search_endpoint_and_cursor_secret_starts():
+    settings = Settings.from_environ(
+        {**LAMBDA, "SEARCH_ENDPOINT": "https://search.example", "CURSOR_SECRET": SECRET}
+    )
     assert settings.search_endpoint == "https://search.example"
+    assert settings.cursor_secret == SECRET
+    assert SECRET not in repr(settings)
+
+
+def test_deployed_function_without_cursor_secret_refuses_to_start():
+    with pytest.raises(ConfigurationError, match="CURSOR_SECRET is not set") as raised:
+        Settings.from_environ({**LAMBDA, "SEARCH_ENDPOINT": "https://search.example"})
+    assert "image-label-search-dev-index_images" in str(raised.value)
+
+
+def test_a_short_cursor_secret_is_refused_everywhere():
+    with pytest.raises(ConfigurationError, match="at least 32 characters, got 8"):
+        Settings.from_environ({"CURSOR_SECRET": "12345678"})
+
+
+def test_image_bucket_is_read():
+    assert Settings.from_environ({"IMAGE_BUCKET": " photos "}).image_bucket == "photos"
+    assert Settings.from_environ({}).image_bucket is None
 
 
 def test_local_run_without_search_endpoint_uses_the_embedded_store():

@@ -4,6 +4,7 @@ import json
 import boto3
 import pytest
 
+from chalicelib.api.http import request_body
 from chalicelib.api.params import InvalidParameter
 from chalicelib.api.uploads import UploadForms
 
@@ -41,9 +42,36 @@ def test_a_form_for_one_fresh_safe_key(forms):
         (b'{"filename": "a.gif", "content_type": "image/gif"}', "content_type"),
         (b'{"filename": "", "content_type": "image/png"}', "filename"),
         (b'{"content_type": "image/png"}', "filename"),
+        # Unhashable content types were a TypeError (a 500) before they were checked as strings.
+        (b'{"filename": "a.png", "content_type": ["image/png"]}', "content_type"),
+        (b'{"filename": "a.png", "content_type": {"image/png": 1}}', "content_type"),
+        (b'{"filename": "a.png", "content_type": null}', "content_type"),
+        (b'{"filename": ["a.png"], "content_type": "image/png"}', "filename"),
+        # Nesting past Python's recursion limit was a RecursionError, and so a 500.
+        (b"[" * 2000 + b"]" * 2000, "body"),
+        (b'{"a":' * 1000 + b"1" + b"}" * 1000, "body"),
+        (
+            b'{"filename": "a.png", "content_type": "image/png", "pad": "' + b"x" * 5000 + b'"}',
+            "body",
+        ),
+        (b"\xff\xfe not utf-8", "body"),
     ],
 )
 def test_bad_requests_name_the_problem(forms, body, parameter):
     with pytest.raises(InvalidParameter) as raised:
         forms.form_for(body)
     assert raised.value.parameter == parameter
+
+
+class SurrogateBody:
+    """A request whose body is a str with a lone surrogate, as a JSON Lambda event can carry."""
+
+    @property
+    def raw_body(self):
+        return "\ud800".encode()
+
+
+def test_a_body_that_is_not_utf8_text_is_a_400_naming_the_body():
+    with pytest.raises(InvalidParameter) as raised:
+        request_body(SurrogateBody())
+    assert raised.value.parameter == "body"
