@@ -203,7 +203,9 @@ class _Env:
         try:
             value = int(raw)
         except ValueError:
-            raise ConfigurationError(f"{name} must be an integer, got {raw!r}") from None
+            raise ConfigurationError(
+                f"{name} must be an integer between {low} and {high}, got {raw!r}"
+            ) from None
         return self._in_range(name, value, low, high)
 
     def number(self, name: str, default: float, low: float, high: float) -> float:
@@ -213,7 +215,9 @@ class _Env:
         try:
             value = float(raw)
         except ValueError:
-            raise ConfigurationError(f"{name} must be a number, got {raw!r}") from None
+            raise ConfigurationError(
+                f"{name} must be a number between {low:g} and {high:g}, got {raw!r}"
+            ) from None
         return self._in_range(name, value, low, high)
 
     def flag(self, name: str, default: bool) -> bool:

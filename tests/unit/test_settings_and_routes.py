@@ -132,3 +132,16 @@ def test_app_import_fails_in_lambda_without_search_endpoint():
     assert result.returncode != 0
     last_line = result.stderr.strip().splitlines()[-1]
     assert last_line.startswith("chalicelib.settings.ConfigurationError: SEARCH_ENDPOINT is not")
+
+
+@pytest.mark.parametrize(
+    ("variable", "value", "message"),
+    [
+        ("BATCH_SIZE", "abc", "BATCH_SIZE must be an integer between 1 and 10000, got 'abc'"),
+        ("MIN_CONFIDENCE", "high", "MIN_CONFIDENCE must be a number between 0 and 100, got 'high'"),
+    ],
+)
+def test_a_value_that_is_not_a_number_names_the_allowed_range(variable, value, message):
+    with pytest.raises(ConfigurationError) as raised:
+        Settings.from_environ({variable: value})
+    assert str(raised.value) == message
