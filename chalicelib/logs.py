@@ -22,7 +22,10 @@ class JsonFormatter(logging.Formatter):
         )
         if record.exc_info:
             line["exception"] = self.formatException(record.exc_info)
-        return json.dumps(line, default=str, ensure_ascii=False)
+        text = json.dumps(line, default=str, ensure_ascii=False)
+        # A hostile message can carry a lone surrogate (a "\ud800" JSON escape), which no
+        # stream can write as UTF-8: it is kept as its escape, so the evidence line survives.
+        return text.encode("utf-8", "backslashreplace").decode("utf-8")
 
 
 def get_logger(level: str = "INFO") -> logging.Logger:
