@@ -6,6 +6,8 @@ VENV := .venv
 BIN := $(VENV)/bin
 INSTALLED := $(VENV)/.installed
 BROWSER := tests/browser/node_modules/.installed
+# WordNet 3.0, for the test that rebuilds the local labeler's taxonomy (scripts/build_taxonomy.py).
+WORDNET := /usr/share/wordnet/data.noun
 PYTEST_ARGS ?=
 STAGE ?= dev
 # ENGINE=elasticsearch-6.8.23 etc. picks the node of `make search-node` and of the tests' own
@@ -41,7 +43,10 @@ run-once: $(INSTALLED)
 ## test: lint, then the whole suite (unit, integration on a real OpenSearch 2.19 node it
 ## starts, the local pipeline, the browser test), then `make test-engines` (every other engine;
 ## skipped when PYTEST_ARGS narrows the run).
-test: $(INSTALLED) $(BROWSER) lint
+$(WORDNET):
+	apt-get update -q && DEBIAN_FRONTEND=noninteractive apt-get install -y -q wordnet-base
+
+test: $(INSTALLED) $(BROWSER) $(WORDNET) lint
 	$(BIN)/python -m localdev.search_node fetch
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
 	$(if $(PYTEST_ARGS),,$(BIN)/python -m localdev.engine_matrix)

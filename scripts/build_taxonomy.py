@@ -122,7 +122,7 @@ COARSE = {
     "Shop": [(3748162, "mercantile_establishment")],
     "Plant": [(17222, "plant")],
     "Flower": [(11669921, "flower"), (11669335, "flower")],
-    "Tree": [(13104059, "tree")],
+    # No Tree: no ILSVRC-2012 class is a tree (acorn and buckeye are seeds), so it could never fire.
     "Fungus": [(12992868, "fungus")],
     "Landscape": [(9287968, "geological_formation")],
     "Clothing": [(3051540, "clothing")],
@@ -146,6 +146,15 @@ COARSE = {
     "Toy": [(3964744, "plaything")],
     "Container": [(3094503, "container")],
 }
+
+# A coarse label's parents, where WordNet's disagree with Rekognition's: a soccer ball is sports
+# equipment, not a plaything.
+COARSE_PARENTS = {"Ball": ["Sports Equipment"]}
+
+# Where the category names come from: Rekognition's documented label categories.
+CATEGORIES_SOURCE = (
+    "https://docs.aws.amazon.com/rekognition/latest/dg/labels.html (label categories)"
+)
 
 # Rekognition's label categories, given to a label through its coarse labels.
 CATEGORIES = {
@@ -174,6 +183,23 @@ CATEGORIES = {
     "Clock": "Everyday Objects",
 }
 
+# A class that none of its coarse labels gives a category gets one from its first WordNet
+# hypernym here (offset, lemma: checked like COARSE), and "Everyday Objects" without any.
+FALLBACK_CATEGORIES = [
+    (7942152, "people", "Person Description"),
+    (7846, "person", "Person Description"),
+    (4341686, "structure", "Buildings and Architecture"),
+    (3051540, "clothing", "Apparel and Accessories"),
+    (3380867, "footwear", "Apparel and Accessories"),
+    (13134947, "fruit", "Plants and Flowers"),
+    (13086908, "plant_part", "Plants and Flowers"),
+    (9287968, "geological_formation", "Nature and Outdoors"),
+]
+DEFAULT_CATEGORY = "Everyday Objects"
+
+# Labels the endpoint adds itself (from the face detector): no class alias may take their names.
+EXTRA_LABELS = {"Person", "Human", "Face", "Head"}
+
 HYPERNYM_POINTERS = {"@", "@i"}  # hypernym and instance hypernym
 
 # Kind words that make a name longer without saying more ("church building", "television system").
@@ -182,8 +208,14 @@ TOO_GENERAL_KINDS = {"building", "system"}
 # Corrections to WordNet's hypernym graph where it disagrees with how people search photos:
 # a wheeled vehicle is not a Container, a bus or train is a Vehicle (WordNet: public transport,
 # a conveyance), a computer or camera is Electronics (WordNet: a machine, photographic equipment).
-REMOVED_HYPERNYMS = {(4576211, 3094503)}  # wheeled_vehicle -> container
+# ImageNet's missile and projectile photos are rockets on launch pads, not weapons.
+REMOVED_HYPERNYMS = {
+    (4576211, 3094503),  # wheeled_vehicle -> container
+    (3773504, 4565375),  # missile -> weapon
+    (4008634, 4565375),  # projectile -> weapon
+}
 ADDED_HYPERNYMS = {
+    (4008634, 4099429),  # projectile -> rocket
     (4019101, 4524313),  # public_transport -> vehicle
     (3082979, 3278248),  # computer -> electronic_equipment
     (2942699, 3278248),  # camera -> electronic_equipment
@@ -391,6 +423,41 @@ def categories_for(parents: list[str], itself: str = "") -> list[str]:
     return sorted({CATEGORIES[name] for name in names if name in CATEGORIES})
 
 
+def fallback_category(synsets, offset: int, fallbacks: dict[int, str]) -> tuple[str, str]:
+    """(category, where it came from) for a class none of whose coarse labels has one: the
+    nearest hypernym listed in FALLBACK_CATEGORIES, else DEFAULT_CATEGORY."""
+    depths = ancestors_by_depth(synsets, offset)
+    listed = sorted((depth, a) for a, depth in depths.items() if a in fallbacks)
+    if not listed:
+        return DEFAULT_CATEGORY, "default"
+    ancestor = listed[0][1]
+    return fallbacks[ancestor], f"wordnet:{synsets[ancestor].lemmas[0]}"
+
+
+def close_parents(parents: set[str], coarse_parents: dict[str, list[str]]) -> set[str]:
+    """Parents and all their parents: every ancestor of a returned label is returned too."""
+    closed, todo = set(), list(parents)
+    while todo:
+        name = todo.pop()
+        if name not in closed:
+            closed.add(name)
+            todo.extend(coarse_parents[name])
+    return closed
+
+
+def drop_clashing_aliases(classes: list[dict], label_names: set[str]):
+    """An alias that is another label's name would make `label=harp` find harmonicas."""
+    taken = {name.lower() for name in label_names}
+    for entry in classes:
+        seen = set()
+        kept = []
+        for alias in entry["aliases"]:
+            if alias.lower() not in taken and alias.lower() not in seen:
+                seen.add(alias.lower())
+                kept.append(alias)
+        entry["aliases"] = kept
+
+
 def build(wordnet_dir: Path) -> dict:
     synsets = read_wordnet_nouns(wordnet_dir)
     labels = json.loads(LABELS.read_text())
@@ -400,43 +467,66 @@ def build(wordnet_dir: Path) -> dict:
     if digest != EXPECTED_WNIDS_SHA256:
         raise SystemExit(f"matched synsets differ from the ILSVRC-2012 list (sha256 {digest})")
 
+    def checked(offset: int, lemma: str, what: str) -> int:
+        if lemma not in {lemma_key(w) for w in synsets[offset].lemmas}:
+            raise SystemExit(f"{what}: synset {offset} is not {lemma!r}")
+        return offset
+
     anchors = {}
     for name, anchored in COARSE.items():
         for offset, lemma in anchored:
-            if lemma not in {lemma_key(w) for w in synsets[offset].lemmas}:
-                raise SystemExit(f"{name}: synset {offset} is not {lemma!r}")
-            anchors[offset] = name
+            anchors[checked(offset, lemma, name)] = name
+    fallbacks = {checked(o, lemma, cat): cat for o, lemma, cat in FALLBACK_CATEGORIES}
     genus_lemmas = {lemma_key(w) for s in synsets.values() for w in s.lemmas if "genus" in w}
     english_words = read_english_words(wordnet_dir)
 
     def is_scientific(lemma: str) -> bool:
         return is_scientific_name(lemma, genus_lemmas, english_words)
 
-    coarse_of = {
-        name: set().union(*(coarse_parents(synsets, o, anchors, name) for o, _ in anchored))
+    direct = {
+        name: COARSE_PARENTS.get(name)
+        or sorted(set().union(*(coarse_parents(synsets, o, anchors, name) for o, _ in anchored)))
         for name, anchored in COARSE.items()
     }
-    coarse = {}
-    for name, parents in coarse_of.items():
-        parents = most_specific_first(parents, coarse_of)
-        coarse[name] = {"parents": parents, "categories": categories_for(parents, name)}
+    coarse_of = {name: close_parents(set(parents), direct) for name, parents in direct.items()}
 
     classes = []
     for label, offset in zip(labels, offsets, strict=True):
         name, *aliases = class_names(synsets, offset, label, labels, is_scientific)
-        parents = most_specific_first(coarse_parents(synsets, offset, anchors), coarse_of)
+        closed = close_parents(coarse_parents(synsets, offset, anchors), direct)
+        parents = most_specific_first(closed, coarse_of)
+        categories = categories_for(parents)
+        source = "coarse"
+        if not categories:
+            category, source = fallback_category(synsets, offset, fallbacks)
+            categories = [category]
         classes.append(
             {
                 "wnid": f"n{offset:08d}",
                 "name": name,
                 "aliases": aliases,
                 "parents": parents,
-                "categories": categories_for(parents),
+                "categories": categories,
+                "category_source": source,
             }
         )
     make_names_unique(classes)
+
+    # A coarse label no class reaches can never be returned: leave it out.
+    used = set().union(*(c["parents"] for c in classes))
+    coarse = {}
+    for name in COARSE:
+        if name in used:
+            parents = most_specific_first(coarse_of[name], coarse_of)
+            coarse[name] = {"parents": parents, "categories": categories_for(parents, name)}
+    drop_clashing_aliases(classes, {c["name"] for c in classes} | set(coarse) | EXTRA_LABELS)
     return {
         "source": "WordNet 3.0 hypernyms of the ILSVRC-2012 synsets (scripts/build_taxonomy.py)",
+        "categories_source": CATEGORIES_SOURCE,
+        "category_source_values": (
+            "coarse: from the class's coarse labels (CATEGORIES); wordnet:<lemma>: from that "
+            "hypernym (FALLBACK_CATEGORIES); default: " + DEFAULT_CATEGORY
+        ),
         "classes": classes,
         "coarse": coarse,
     }
@@ -450,10 +540,12 @@ def to_json(taxonomy: dict) -> str:
 
     classes = ",\n".join(f"  {one_line(entry)}" for entry in taxonomy["classes"])
     coarse = ",\n".join(f"  {one_line(k)}: {one_line(v)}" for k, v in taxonomy["coarse"].items())
-    return (
-        f'{{\n "source": {one_line(taxonomy["source"])},\n'
-        f' "classes": [\n{classes}\n ],\n "coarse": {{\n{coarse}\n }}\n}}\n'
+    header = "".join(
+        f" {one_line(key)}: {one_line(value)},\n"
+        for key, value in taxonomy.items()
+        if key not in ("classes", "coarse")
     )
+    return f'{{\n{header} "classes": [\n{classes}\n ],\n "coarse": {{\n{coarse}\n }}\n}}\n'
 
 
 def main():

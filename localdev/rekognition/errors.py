@@ -2,7 +2,8 @@
 
 
 class RekognitionError(Exception):
-    """An error Rekognition would answer with: HTTP ``status`` and ``{"__type": code, ...}``."""
+    """An error Rekognition would answer with: HTTP ``status`` and
+    ``{"__type": code, "Code": code, "Message": ..., "Logref": ...}``."""
 
     code = "InternalServerError"
     status = 500
@@ -36,4 +37,25 @@ class UnknownOperationException(RekognitionError):
     """What AWS JSON services answer for an X-Amz-Target they do not serve."""
 
     code = "UnknownOperationException"
+    status = 400
+
+
+class SerializationException(RekognitionError):
+    """A body that is not a JSON object: AWS JSON services refuse it before any validation."""
+
+    code = "SerializationException"
+    status = 400
+
+
+class MissingAuthenticationTokenException(RekognitionError):
+    """No ``Authorization`` header (nor a presigned query): an unsigned request."""
+
+    code = "MissingAuthenticationTokenException"
+    status = 400
+
+
+class IncompleteSignatureException(RekognitionError):
+    """An ``Authorization`` header that is not a complete SigV4 signature."""
+
+    code = "IncompleteSignatureException"
     status = 400

@@ -6,7 +6,7 @@ import binascii
 import io
 
 from botocore.exceptions import BotoCoreError, ClientError
-from PIL import Image, ImageOps, UnidentifiedImageError
+from PIL import Image, ImageCms, ImageOps, UnidentifiedImageError
 
 from .errors import (
     ImageTooLargeException,
@@ -18,6 +18,9 @@ from .errors import (
 MAX_BYTES_SIZE = 5 * 1024 * 1024  # Rekognition's limits: 5 MB inline, 15 MB in S3
 MAX_S3_OBJECT_SIZE = 15 * 1024 * 1024
 MIN_SIDE = 80  # pixels, both width and height
+# DetectLabels' largest image: 10,000 pixels on either side ("Guidelines and quotas in Amazon
+# Rekognition", https://docs.aws.amazon.com/rekognition/latest/dg/limits.html).
+MAX_LABELS_SIDE = 10_000
 # JPEGs are decoded at the smallest 1/2, 1/4 or 1/8 scale that still covers this: the
 # models never look closer, and a 12-megapixel photo decodes several times faster.
 DECODE_SIDE = 1024
@@ -74,8 +77,9 @@ def s3_object_bytes(s3_object: object, s3_client) -> bytes:
         body.close()
 
 
-def decode(data: bytes) -> Image.Image:
-    """An RGB image, turned upright by its EXIF orientation as Rekognition does."""
+def decode(data: bytes, max_side: int | None = None) -> Image.Image:
+    """An RGB image, turned upright by its EXIF orientation as Rekognition does; ``max_side``
+    refuses a larger one (ImageTooLargeException)."""
     try:
         image = Image.open(io.BytesIO(data), formats=["JPEG", "PNG"])
     except UnidentifiedImageError:
@@ -86,8 +90,41 @@ def decode(data: bytes) -> Image.Image:
         raise InvalidParameterException(
             f"Image is {image.width}x{image.height} pixels; both sides must be at least {MIN_SIDE}"
         )
+    if max_side is not None and max(image.size) > max_side:
+        raise ImageTooLargeException(
+            f"Image is {image.width}x{image.height} pixels; neither side may exceed {max_side}"
+        )
     image.draft("RGB", (DECODE_SIDE, DECODE_SIDE))
     try:
-        return ImageOps.exif_transpose(image).convert("RGB")
+        return to_rgb(ImageOps.exif_transpose(image))
     except (OSError, SyntaxError, ValueError):  # truncated or corrupt image data
         raise InvalidImageFormatException("Request has unsupported image format") from None
+
+
+SRGB = ImageCms.createProfile("sRGB")
+
+
+def to_rgb(image: Image.Image) -> Image.Image:
+    """RGB pixels as the models expect them.
+
+    A CMYK JPEG goes through its embedded ICC profile when it has one: Pillow's own CMYK to
+    RGB formula ignores the profile and gives colours far from the RGB twin's. (RGB profiles
+    such as Adobe RGB are left alone: the classifier was trained on pixels decoded that way.)
+    Transparent pixels are composited on white rather than on whatever colour they hide;
+    grey, palette and 16-bit images are widened to RGB."""
+    if image.mode == "CMYK" and image.info.get("icc_profile"):
+        try:
+            profile = ImageCms.ImageCmsProfile(io.BytesIO(image.info["icc_profile"]))
+            return ImageCms.profileToProfile(image, profile, SRGB, outputMode="RGB")
+        except (ImageCms.PyCMSError, OSError):
+            pass  # an unreadable profile: Pillow's formula below
+    if image.mode == "P" and "transparency" in image.info:
+        image = image.convert("RGBA")
+    if image.mode in ("RGBA", "LA", "PA"):
+        rgba = image.convert("RGBA")
+        background = Image.new("RGBA", rgba.size, (255, 255, 255, 255))
+        return Image.alpha_composite(background, rgba).convert("RGB")
+    if image.mode.startswith("I;16") or image.mode == "I":
+        # 16-bit grey: Pillow's convert("RGB") clips at 255 instead of scaling.
+        return image.point(lambda value: value / 256).convert("L").convert("RGB")
+    return image.convert("RGB")

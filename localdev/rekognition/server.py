@@ -3,7 +3,12 @@ client with ``endpoint_url`` (or ``AWS_ENDPOINT_URL_REKOGNITION``) gets real lab
 
 botocore sends ``POST /`` with ``X-Amz-Target: RekognitionService.<Operation>`` and a JSON
 body; answers are JSON, and errors are HTTP 4xx/5xx with ``{"__type": code, "Message": ...}``,
-which botocore raises as ``ClientError`` with that code. Requests are not authenticated.
+which botocore raises as ``ClientError`` with that code (the body also carries ``Code`` and
+``Logref``, as Rekognition's do).
+
+Requests must be SigV4-signed, as the service requires: without an ``Authorization`` header
+the answer is MissingAuthenticationTokenException, with one that is not a SigV4 signature
+IncompleteSignatureException. The signature itself is not verified (any credentials pass).
 """
 
 import json
@@ -17,8 +22,10 @@ from botocore.config import Config
 
 from .errors import (
     ImageTooLargeException,
-    InvalidParameterException,
+    IncompleteSignatureException,
+    MissingAuthenticationTokenException,
     RekognitionError,
+    SerializationException,
     UnknownOperationException,
 )
 from .images import MAX_BYTES_SIZE
@@ -33,6 +40,9 @@ MAX_BODY_SIZE = MAX_BYTES_SIZE * 4 // 3 + 64 * 1024
 # A larger body is read and dropped up to this size, so that the client, which sends all of
 # it before reading the answer, gets ImageTooLargeException rather than a reset connection.
 MAX_DISCARDED_BODY_SIZE = 64 * 1024 * 1024
+# What a SigV4 Authorization header starts with, and the parts it must name.
+SIGV4_ALGORITHM = "AWS4-HMAC-SHA256 "
+SIGV4_PARTS = ("Credential=", "SignedHeaders=", "Signature=")
 
 
 def s3_client_for(endpoint_url: str | None, region: str):
@@ -51,6 +61,10 @@ def s3_client_for(endpoint_url: str | None, region: str):
     )
 
 
+def error_body(code: str, message: str, request_id: str) -> dict:
+    return {"__type": code, "Code": code, "Message": message, "Logref": request_id}
+
+
 class RekognitionRequestHandler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"  # keep-alive: botocore reuses its connections
     # Headers and body are separate writes: with Nagle's algorithm the body waits for the
@@ -62,15 +76,31 @@ class RekognitionRequestHandler(BaseHTTPRequestHandler):
     def do_POST(self):
         request_id = str(uuid.uuid4())
         try:
+            self.check_signed()
             operation = self.operation()
             request = self.json_body()
             status, body = 200, self.server.service.call(operation, request)
         except RekognitionError as error:
-            status, body = error.status, {"__type": error.code, "Message": error.message}
+            status, body = error.status, error_body(error.code, error.message, request_id)
         except Exception:
             logger.exception("request %s failed", request_id)
-            status, body = 500, {"__type": "InternalServerError", "Message": "Internal error"}
+            status, body = 500, error_body("InternalServerError", "Internal error", request_id)
         self.send_json(status, body, request_id)
+
+    def check_signed(self):
+        """SigV4 presence, as the service checks it before anything else."""
+        authorization = self.headers.get("Authorization")
+        if authorization is None:
+            self.discard_body()
+            raise MissingAuthenticationTokenException("Missing Authentication Token")
+        if not authorization.startswith(SIGV4_ALGORITHM) or not all(
+            part in authorization for part in SIGV4_PARTS
+        ):
+            self.discard_body()
+            raise IncompleteSignatureException(
+                "Authorization header requires 'Credential', 'SignedHeaders' and 'Signature' "
+                "parameters of an AWS4-HMAC-SHA256 signature"
+            )
 
     def operation(self) -> str:
         target = self.headers.get("X-Amz-Target", "")
@@ -86,9 +116,12 @@ class RekognitionRequestHandler(BaseHTTPRequestHandler):
             raise ImageTooLargeException("Image size is too large: Bytes are limited to 5 MB")
         body = self.rfile.read(length)
         try:
-            return json.loads(body or b"{}")
+            request = json.loads(body or b"{}")
         except (json.JSONDecodeError, UnicodeDecodeError) as error:
-            raise InvalidParameterException(f"Request body is not valid JSON: {error}") from None
+            raise SerializationException(f"Request body is not valid JSON: {error}") from None
+        if not isinstance(request, dict):
+            raise SerializationException("The request body must be a JSON object")
+        return request
 
     def discard_body(self):
         remaining = int(self.headers.get("Content-Length") or 0)

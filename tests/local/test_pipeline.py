@@ -27,8 +27,8 @@ def test_sample_images_are_labelled_and_searchable(local_stack):
     cat = labels_of(documents["chelsea-cat.jpg"])
     assert "Cat" in cat and "Animal" in cat["Cat"]["parents"]
     portrait = documents["astronaut.jpg"]
-    person = labels_of(portrait)["Person"]
-    assert person["confidence"] > 90 and person["instances"], "Person comes with its face box"
+    person, face = labels_of(portrait)["Person"], labels_of(portrait)["Face"]
+    assert person["confidence"] > 90 and face["instances"], "Face comes with its face box"
     assert portrait["face_count"] == 1
     box = portrait["faces"][0]["bounding_box"]
     assert 0 < box["width"] < 1 and 0 < box["height"] < 1
