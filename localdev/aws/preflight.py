@@ -303,6 +303,8 @@ def check_admins(ctx: Context, inputs: Inputs, report: Report) -> None:
 
 
 def check_log_groups(ctx: Context, inputs: Inputs, report: Report) -> None:
+    if _stack(ctx) is not None:
+        return  # a deployed stage's own log groups: nothing to say
     logs = ctx.client("logs")
     for name in function_names(ctx.app_name, ctx.stage):
         state = log_groups.describe(logs, f"/aws/lambda/{name}")
