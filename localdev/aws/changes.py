@@ -11,8 +11,7 @@ DOCUMENT_PARAMETERS = {"IndexerPolicyDocument", "ApiPolicyDocument"}
 
 
 def describe(ctx: Context, decided: Plan) -> list[str]:
-    cfn = ctx.client("cloudformation")
-    existing = stack.describe(cfn, ctx.stack_name)
+    existing = decided.stack
     lines = _stack_lines(ctx, decided, existing)
     logs = ctx.client("logs")
     for name in policy.function_names(ctx.app_name, ctx.stage):

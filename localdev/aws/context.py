@@ -106,9 +106,10 @@ class Context:
         """Where deploy writes the stage's generated chalice project (localdev/aws/workspace.py)."""
         return stage_dir(self.project_dir, self.stage)
 
-    @property
+    @cached_property
     def names(self) -> StageNames:
-        """The names AWS knows the stage's chalice resources by."""
+        """The names AWS knows the stage's chalice resources by (read once: config and the
+        caller's account and region do not change during a command)."""
         return StageNames(
             app_name=self.app_name,
             stage=self.stage,

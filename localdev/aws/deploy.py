@@ -171,7 +171,7 @@ def _bool_param(value: bool) -> str:
 class Plan:
     """Everything deploy decides before it changes anything."""
 
-    exists: bool
+    stack: dict | None  # the stack as it was found, None before the first deploy
     deletes_domain: bool  # the stack owns a domain and this deploy switches to another cluster
     api_auth: str
     uploads: bool
@@ -179,6 +179,10 @@ class Plan:
     policies: dict[str, dict]  # chalice function name -> the only policy of its role
     params: dict[str, str]
     tags: dict[str, str]
+
+    @property
+    def exists(self) -> bool:
+        return self.stack is not None
 
     @property
     def policy_document(self) -> dict[str, dict]:
@@ -253,7 +257,7 @@ def plan(ctx: Context, options: DeployOptions) -> Plan:
         **domain_size(view.int_value("INDEX_REPLICAS", 0)),
     }
     return Plan(
-        exists=existing is not None,
+        stack=existing,
         deletes_domain=bool(
             existing and not previous.get("ExistingSearchEndpoint") and search.endpoint
         ),
@@ -273,6 +277,7 @@ def plan(ctx: Context, options: DeployOptions) -> Plan:
 
 def preflight_inputs(decided: Plan, options: DeployOptions) -> preflight.Inputs:
     return preflight.Inputs(
+        stack=decided.stack,
         bucket=decided.params["BucketName"],
         admin_arns=[a for a in decided.params["AdminPrincipalArns"].split(",") if a],
         creates_domain=not decided.search.endpoint,

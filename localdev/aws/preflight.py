@@ -61,6 +61,7 @@ class Problem:
 class Inputs:
     """What the checks need to know about the intended deploy (see deploy.DeployOptions)."""
 
+    stack: dict | None  # the stage's stack as deploy's plan read it, None before the first
     bucket: str
     admin_arns: list[str]
     creates_domain: bool
@@ -261,7 +262,7 @@ def check_bucket_owner(ctx: Context, inputs: Inputs, report: Report) -> None:
     """A bucket name is global: taken by another account, the stack's creation fails late."""
     if bucket_name_problem(inputs.bucket):
         return  # check_names reports it
-    if stack.outputs(_stack(ctx)).get("BucketName") == inputs.bucket:
+    if stack.outputs(inputs.stack).get("BucketName") == inputs.bucket:
         return
     try:
         ctx.client("s3").head_bucket(Bucket=inputs.bucket, ExpectedBucketOwner=ctx.account)
@@ -303,7 +304,7 @@ def check_admins(ctx: Context, inputs: Inputs, report: Report) -> None:
 
 
 def check_log_groups(ctx: Context, inputs: Inputs, report: Report) -> None:
-    if _stack(ctx) is not None:
+    if inputs.stack is not None:
         return  # a deployed stage's own log groups: nothing to say
     logs = ctx.client("logs")
     for name in function_names(ctx.app_name, ctx.stage):
@@ -317,7 +318,7 @@ def check_log_groups(ctx: Context, inputs: Inputs, report: Report) -> None:
 
 def check_domain_log_group(ctx: Context, inputs: Inputs, report: Report) -> None:
     """The stack creates the domain's error-log group; one left behind fails its creation."""
-    if not inputs.creates_domain or _stack(ctx) is not None:
+    if not inputs.creates_domain or inputs.stack is not None:
         return
     name = f"/aws/opensearch/{ctx.app_name}-{ctx.stage}/application"
     if log_groups.describe(ctx.client("logs"), name).exists:
@@ -331,7 +332,7 @@ def check_domain_log_group(ctx: Context, inputs: Inputs, report: Report) -> None
 
 
 def check_stack_state(ctx: Context, inputs: Inputs, report: Report) -> None:
-    described = _stack(ctx)
+    described = inputs.stack
     if described is None:
         return
     status = described["StackStatus"]
@@ -367,10 +368,6 @@ def check_api_access(ctx: Context, inputs: Inputs, report: Report) -> None:
                 "--public-uploads if that is really intended",
             )
         )
-
-
-def _stack(ctx: Context):
-    return stack.describe(ctx.client("cloudformation"), ctx.stack_name)
 
 
 CHECKS: list[Callable[[Context, Inputs, Report], None]] = [

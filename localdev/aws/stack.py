@@ -101,16 +101,19 @@ def deploy(
         stack_id = cfn.create_stack(**request, OnFailure="DELETE")["StackId"]
         _expect(cfn, name, stack_id, watcher.wait(stack_id), "CREATE_COMPLETE")
         return "created"
-    watcher.mark_seen(existing["StackId"])
     try:
-        cfn.update_stack(**request)
+        updated = _operate(watcher, existing, lambda: _update(cfn, request, say))
     except ClientError as error:
         if NO_UPDATES in str(error):
             return "unchanged"
         raise
-    say(f"updating stack {name}")
-    _expect(cfn, name, existing["StackId"], watcher.wait(existing["StackId"]), "UPDATE_COMPLETE")
+    _expect(cfn, name, existing["StackId"], updated, "UPDATE_COMPLETE")
     return "updated"
+
+
+def _update(cfn, request: dict[str, Any], say: Callable[[str], None]) -> None:
+    cfn.update_stack(**request)
+    say(f"updating stack {request['StackName']}")
 
 
 def template_parameters(body: str) -> set[str]:
@@ -130,19 +133,13 @@ def delete(cfn, name: str, waiting: Waiting, say: Callable[[str], None]) -> bool
     A stack in DELETE_FAILED (typically a bucket that was not empty) is deleted again.
     """
     watcher = waiting.watcher(cfn, say)
-    stack = describe(cfn, name)
-    if stack is not None and stack["StackStatus"].endswith("_IN_PROGRESS"):
-        say(f"stack {name} is {stack['StackStatus']}; waiting for it to finish")
-        watcher.mark_seen(stack["StackId"])
-        stack = watcher.wait(stack["StackId"])
-    if stack is None or stack["StackStatus"] == "DELETE_COMPLETE":
+    stack = _current(cfn, name, watcher, say)
+    if stack is None:
         return False
     if stack["StackStatus"] == "DELETE_FAILED":
         say(f"stack {name} is DELETE_FAILED ({failure_reasons(cfn, name)}); deleting it again")
     say(f"deleting stack {name}")
-    watcher.mark_seen(stack["StackId"])
-    cfn.delete_stack(StackName=name)
-    settled = watcher.wait(stack["StackId"])
+    settled = _operate(watcher, stack, lambda: cfn.delete_stack(StackName=name))
     if settled is not None and settled["StackStatus"] != "DELETE_COMPLETE":
         failed = failed_resources(cfn, name)
         raise StackError(
@@ -161,34 +158,22 @@ TEARDOWN_FIRST = "DELETE_FAILED"
 
 def _settle(cfn, name: str, watcher: StackWatcher, say: Callable[[str], None]):
     """Waits out an operation in progress and repairs failed states; None means "create"."""
-    stack = describe(cfn, name)
+    stack = _current(cfn, name, watcher, say)
     if stack is None:
         return None
-    if stack["StackStatus"].endswith("_IN_PROGRESS"):
-        say(f"stack {name} is {stack['StackStatus']}; waiting for it to finish")
-        watcher.mark_seen(stack["StackId"])
-        stack = watcher.wait(stack["StackId"])
-        if stack is None:
-            return None
     status = stack["StackStatus"]
-    if status == "DELETE_COMPLETE":
-        return None
     if status in RECREATE:
         say(
             f"stack {name} is {status} after a failed creation "
             f"({failure_reasons(cfn, name)}); deleting it first"
         )
-        watcher.mark_seen(stack["StackId"])
-        cfn.delete_stack(StackName=name)
-        settled = watcher.wait(stack["StackId"])
+        settled = _operate(watcher, stack, lambda: cfn.delete_stack(StackName=name))
         if settled is not None and settled["StackStatus"] != "DELETE_COMPLETE":
             raise StackError(f"stack {name} could not be deleted: {failure_reasons(cfn, name)}")
         return None
     if status == CONTINUE_ROLLBACK:
         say(f"stack {name} is {status}; continuing the rollback first")
-        watcher.mark_seen(stack["StackId"])
-        cfn.continue_update_rollback(StackName=name)
-        settled = watcher.wait(stack["StackId"])
+        settled = _operate(watcher, stack, lambda: cfn.continue_update_rollback(StackName=name))
         return _expect(cfn, name, stack["StackId"], settled, "UPDATE_ROLLBACK_COMPLETE")
     if status == TEARDOWN_FIRST:
         raise StackError(
@@ -197,6 +182,25 @@ def _settle(cfn, name: str, watcher: StackWatcher, say: Callable[[str], None]):
             "and retries the deletion), then deploy"
         )
     return stack
+
+
+def _current(cfn, name: str, watcher: StackWatcher, say: Callable[[str], None]):
+    """The stack once no operation is in progress on it; None when there is none (any more)."""
+    stack = describe(cfn, name)
+    if stack is not None and stack["StackStatus"].endswith("_IN_PROGRESS"):
+        say(f"stack {name} is {stack['StackStatus']}; waiting for it to finish")
+        watcher.mark_seen(stack["StackId"])
+        stack = watcher.wait(stack["StackId"])
+    if stack is None or stack["StackStatus"] == "DELETE_COMPLETE":
+        return None
+    return stack
+
+
+def _operate(watcher: StackWatcher, stack: dict[str, Any], operation: Callable[[], None]):
+    """Starts ``operation`` on ``stack`` and waits, printing only the events it causes."""
+    watcher.mark_seen(stack["StackId"])
+    operation()
+    return watcher.wait(stack["StackId"])
 
 
 def _expect(

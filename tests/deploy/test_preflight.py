@@ -149,10 +149,9 @@ def test_a_stack_whose_deletion_failed_is_a_problem_naming_teardown(aws, project
         "ResourceStatusReason": "The bucket you tried to delete is not empty",
     }
     with Stubber(cfn) as stubber:
-        for _ in range(4):  # plan, the state check, the bucket check, the log groups check
-            stubber.add_response("describe_stacks", described, {"StackName": f"{APP}-{STAGE}"})
-            if _ == 1:
-                stubber.add_response("describe_stack_events", {"StackEvents": [event]}, None)
+        # Read once, by the plan; every check uses what the plan found.
+        stubber.add_response("describe_stacks", described, {"StackName": f"{APP}-{STAGE}"})
+        stubber.add_response("describe_stack_events", {"StackEvents": [event]}, None)
         problems = _problems(_ctx(project, aws, cloudformation=cfn))
     assert problems == [
         f"stack: {APP}-{STAGE} is DELETE_FAILED (ImageBucket: The bucket you tried to delete is "
