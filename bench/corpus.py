@@ -72,7 +72,7 @@ def vocabulary(size: int = VOCABULARY_SIZE, seed: int = 7) -> tuple[LabelSpec, .
     """Label names in popularity order (rank 1 first)."""
     data = json.loads(TAXONOMY.read_text())
     coarse = [
-        LabelSpec(name, tuple(c["parents"]), (), tuple(c["categories"]))
+        LabelSpec(name, tuple(c["parents"]), tuple(c["aliases"]), tuple(c["categories"]))
         for name, c in data["coarse"].items()
     ]
     classes = [

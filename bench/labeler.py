@@ -4,11 +4,16 @@
 
 The endpoint (localdev.rekognition.server.LocalRekognition) is called through boto3, with the
 images in a moto S3 server (``S3Object``) and inline (``Bytes``). The baselines run the same
-models in this process with no HTTP, no S3 and no JSON:
+models in this process with no HTTP and no JSON:
 
 * raw classifier: decode + EfficientNet-Lite0 through onnxruntime (the baseline);
 * raw classifier + faces: the same plus the MTCNN cascade, which every DetectLabels call also
-  runs (Person/Face/Head labels): the same work as the endpoint.
+  runs (Person/Face/Head labels): the same work as the endpoint given ``Bytes``;
+* raw S3 read + classifier + faces: the same after a GetObject from the same moto server: the
+  same work as the endpoint given an ``S3Object``.
+
+The latency variants take turns image by image (``interleaved_latencies``), so that the
+shared machine's load falls on all of them alike.
 
 Sequential calls give the per-image latency; two client threads (the machine has 2 cores) give
 the throughput. A stage breakdown of one DetectLabels explains where the time goes.
@@ -30,6 +35,12 @@ SAMPLES = PROJECT_ROOT / "samples"
 BUCKET = "bench-labeler"
 REQUEST = {"MaxLabels": 25, "MinConfidence": 30}
 LATENCY_GOAL = 1.3  # endpoint p50 per image <= 1.3x the same work in-process
+# The in-process baseline doing each endpoint variant's work: for S3Object that includes the
+# S3 GetObject (from the same moto server), which is about 7 ms of a 60 ms DetectLabels.
+SAME_WORK = {
+    "endpoint, S3Object": "raw S3 read + classifier + faces",
+    "endpoint, Bytes": "raw classifier + faces",
+}
 # What a Rekognition user expects on each sample (the parent-rule comparison's ground truth).
 EXPECTED_LABELS = {
     "astronaut.jpg": {"Person"},
@@ -84,13 +95,17 @@ class RawModels:
         return logits, self.faces.detect(image)
 
 
-def timed_calls(call, items, repetitions: int) -> list[float]:
-    times = []
+def interleaved_latencies(variants: dict, items, repetitions: int) -> dict[str, list[float]]:
+    """Each variant's per-call times, the variants taking turns on every item: the machine's
+    load (2 cores, shared) then weighs on all of them alike, so their ratios hold from run to
+    run, where timing one variant after the other swung the endpoint's ratio 1.19-1.57x."""
+    times: dict[str, list[float]] = {label: [] for label in variants}
     for _ in range(repetitions):
         for item in items:
-            with Stopwatch() as watch:
-                call(item)
-            times.append(watch.seconds)
+            for label, call in variants.items():
+                with Stopwatch() as watch:
+                    call(item)
+                times[label].append(watch.seconds)
     return times
 
 
@@ -231,6 +246,7 @@ def _b64(data: bytes) -> str:
 def run(args) -> Report:
     from moto.server import ThreadedMotoServer
 
+    from localdev.rekognition.images import s3_object_bytes
     from localdev.rekognition.server import LocalRekognition
 
     report = Report("labeler")
@@ -278,15 +294,17 @@ def run(args) -> Report:
         ),
         "raw classifier": lambda name: raw.classify(images[name]),
         "raw classifier + faces": lambda name: raw.classify_and_detect_faces(images[name]),
+        # The endpoint's S3Object call reads the object first: the same read, in-process.
+        "raw S3 read + classifier + faces": lambda name: raw.classify_and_detect_faces(
+            s3_object_bytes({"Bucket": BUCKET, "Name": name}, s3)
+        ),
     }
     names = list(images)
     try:
         for call in variants.values():  # warm every path once
             for name in names:
                 call(name)
-        latencies = {
-            label: timed_calls(call, names, args.repetitions) for label, call in variants.items()
-        }
+        latencies = interleaved_latencies(variants, names, args.repetitions)
         rates = {
             label: throughput(call, names, args.repetitions, args.threads)
             for label, call in variants.items()
@@ -301,17 +319,22 @@ def run(args) -> Report:
         row = {
             "variant": label,
             "n": len(times),
+            # The fastest call: what the work costs when the shared machine's load leaves it
+            # alone, a steadier comparison than p50 while other processes run.
+            "min_ms": ms(min(times)),
             "p50_ms": ms(median(times)),
             "p90_ms": ms(percentile(times, 0.9)),
             "img_s_sequential": 1 / median(times),
             f"img_s_{args.threads}_threads": rates[label],
         }
         if label.startswith("endpoint"):
-            row["latency_vs_same_work"] = ratio(
+            row["latency_vs_same_work"] = ratio(median(times), median(latencies[SAME_WORK[label]]))
+            row["min_vs_same_work"] = ratio(min(times), min(latencies[SAME_WORK[label]]))
+            row["latency_vs_models_only"] = ratio(
                 median(times), median(latencies["raw classifier + faces"])
             )
             row["vs_raw_classifier"] = ratio(rates[label], rates["raw classifier"])
-            row["vs_raw_same_work"] = ratio(rates[label], rates["raw classifier + faces"])
+            row["vs_raw_same_work"] = ratio(rates[label], rates[SAME_WORK[label]])
         rows.append(row)
     report.add_rows("latency and throughput per image", rows)
     report.add_rows(
@@ -325,7 +348,7 @@ def run(args) -> Report:
     for row in rows:
         if row["variant"].startswith("endpoint"):
             report.goal(
-                f"{row['variant']}: p50 latency <= {LATENCY_GOAL}x raw classifier + faces",
+                f"{row['variant']}: p50 latency <= {LATENCY_GOAL}x {SAME_WORK[row['variant']]}",
                 f"<= {LATENCY_GOAL}x",
                 f"{row['latency_vs_same_work']:.2f}x",
                 row["latency_vs_same_work"] <= LATENCY_GOAL,
@@ -341,7 +364,7 @@ def run(args) -> Report:
                 "which the raw classifier does not; the same-work goal is the fair comparison",
             )
             report.goal(
-                f"{row['variant']}: >= 0.8x raw classifier + faces (same work)",
+                f"{row['variant']}: >= 0.8x {SAME_WORK[row['variant']]} (same work)",
                 ">= 0.8x",
                 f"{row['vs_raw_same_work']:.2f}x",
                 row["vs_raw_same_work"] >= 0.8,

@@ -13,6 +13,12 @@ as a WordNet lemma; the rising-offset rule then leaves one candidate for 887 cla
 rest the lowest remaining offset is taken, except for the classes in ``SENSE_HINTS``, whose
 sense is picked by a word of its WordNet definition. The result is checked against the
 SHA-256 of the published ILSVRC-2012 synset list (``EXPECTED_WNIDS_SHA256``).
+
+Where Rekognition's own vocabulary is known, it wins over WordNet's: the labels shown in the
+Rekognition developer guide's examples (data/rekognition_examples.json, each with its doc file
+and commit) give a corresponding class (``REKOGNITION_CLASSES``) or coarse label of the same
+name Rekognition's name, its aliases first, its parents and its category; the entry's
+``source`` names the doc files.
 """
 
 import argparse
@@ -26,6 +32,9 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 LABELS = ROOT / "localdev/rekognition/models/imagenet-labels.json"
 OUTPUT = ROOT / "localdev/rekognition/data/taxonomy.json"
+# Labels, parents, aliases and categories shown in the Rekognition developer guide's examples
+# (with their doc file and commit; see LICENSE-rekognition-examples.txt beside it).
+EXAMPLES = ROOT / "localdev/rekognition/data/rekognition_examples.json"
 
 # sha256 of the 1000 ILSVRC-2012 wnids, sorted, one per line with a final newline.
 EXPECTED_WNIDS_SHA256 = "70002b0ff5de60a3a17a82dbfcff291931f96225ddf941ad2e182fc39e183d15"
@@ -99,6 +108,7 @@ COARSE = {
     "Amphibian": [(1627424, "amphibian")],
     "Invertebrate": [(1905661, "invertebrate")],
     "Insect": [(2159955, "insect")],
+    "Transportation": [(3100490, "conveyance")],
     "Vehicle": [(4524313, "vehicle")],
     "Car": [(2958343, "car")],
     "Truck": [(4490091, "truck")],
@@ -113,6 +123,9 @@ COARSE = {
     "Food": [(21265, "food"), (7555863, "solid_food")],
     "Fruit": [(7705931, "edible_fruit")],
     "Vegetable": [(7707451, "vegetable")],
+    # A Rekognition label (video-cli-commands.md: Pumpkin, Squash, Vegetable): groups ImageNet's
+    # acorn, butternut and spaghetti squash and zucchini.
+    "Squash": [(7715561, "squash")],
     "Dessert": [(7609840, "dessert")],
     "Drink": [(7881800, "beverage")],
     # Rekognition names a cup of espresso Coffee too; without it `q=cofee` finds no sample.
@@ -151,6 +164,34 @@ COARSE = {
 # equipment, not a plaything.
 COARSE_PARENTS = {"Ball": ["Sports Equipment"]}
 
+# Where a coarse label's name and place follow a published Rekognition response rather than
+# WordNet alone (written to taxonomy.json as each coarse label's "source"). Rekognition's own
+# label list (AmazonRekognitionLabels_v3.0.zip, linked from the developer guide's "Detecting
+# objects and concepts") was not reachable offline, so only what AWS's examples show is used.
+AWS_CLI_DETECT_LABELS = (
+    "aws-cli awscli/examples/rekognition/detect-labels.rst: Car and Automobile with Parents "
+    "[Vehicle, Transportation], Vehicle with [Transportation], Transportation and Building roots"
+)
+COARSE_SOURCES = {
+    "Transportation": AWS_CLI_DETECT_LABELS,
+    "Vehicle": AWS_CLI_DETECT_LABELS,
+    "Car": AWS_CLI_DETECT_LABELS,
+    "Building": AWS_CLI_DETECT_LABELS,
+}
+DEFAULT_SOURCE = "wordnet"
+
+# The ImageNet classes that are a label of the developer guide's examples, by Rekognition's name
+# (coarse labels correspond by name). The rest of the examples' labels have no ImageNet class;
+# tests/unit/test_labeler_taxonomy.py lists them.
+REKOGNITION_CLASSES = {
+    "Mobile Phone": "n02992529",  # WordNet: cellular telephone, mobile phone
+    "Kangaroo": "n01877812",  # WordNet: wallaby, brush kangaroo; Rekognition: alias Wallaby
+    "Cup": "n07930864",  # WordNet's sense is a punch, but ImageNet's photos are cups
+    "Tiger": "n02129604",
+    "Sports Car": "n04285008",
+}
+DOCS_REPOSITORY = "awsdocs/amazon-rekognition-developer-guide"
+
 # Where the category names come from: Rekognition's documented label categories.
 CATEGORIES_SOURCE = (
     "https://docs.aws.amazon.com/rekognition/latest/dg/labels.html (label categories)"
@@ -159,6 +200,7 @@ CATEGORIES_SOURCE = (
 # Rekognition's label categories, given to a label through its coarse labels.
 CATEGORIES = {
     "Animal": "Animals and Pets",
+    "Transportation": "Vehicles and Automotive",
     "Vehicle": "Vehicles and Automotive",
     "Food": "Food and Beverage",
     "Building": "Buildings and Architecture",
@@ -418,9 +460,9 @@ def most_specific_first(names: set[str], coarse: dict[str, set[str]]) -> list[st
     return sorted(names, key=lambda name: (-len(coarse[name]), name))
 
 
-def categories_for(parents: list[str], itself: str = "") -> list[str]:
+def categories_for(parents: list[str], label_categories: dict, itself: str = "") -> list[str]:
     names = [*parents, itself] if itself else parents
-    return sorted({CATEGORIES[name] for name in names if name in CATEGORIES})
+    return sorted({c for name in names for c in label_categories.get(name, [])})
 
 
 def fallback_category(synsets, offset: int, fallbacks: dict[int, str]) -> tuple[str, str]:
@@ -443,6 +485,90 @@ def close_parents(parents: set[str], coarse_parents: dict[str, list[str]]) -> se
             closed.add(name)
             todo.extend(coarse_parents[name])
     return closed
+
+
+@dataclass
+class Documented:
+    """What the developer guide's examples show of one Rekognition label."""
+
+    parents: set[str] | None  # the union over the examples; None: no example shows them
+    parent_lists: list[list[str]]  # each example's, which must all close to the same set
+    aliases: list[str]
+    categories: list[str] | None
+    source: str  # the repository, its commit and the doc files
+
+
+def read_examples(path: Path = EXAMPLES) -> dict[str, Documented]:
+    data = json.loads(path.read_text())
+    facts = defaultdict(list)
+    for fact in data["facts"]:
+        facts[fact["label"]].append(fact)
+    documented = {}
+    for label, shown in facts.items():
+        parent_lists = [fact["parents"] for fact in shown if "parents" in fact]
+        category_lists = {tuple(fact["categories"]) for fact in shown if "categories" in fact}
+        if len(category_lists) > 1:
+            raise SystemExit(f"the examples give {label!r} different categories")
+        docs = list(dict.fromkeys(fact["doc"] for fact in shown))
+        commits = {fact["commit"] for fact in shown}
+        documented[label] = Documented(
+            parents=set().union(*map(set, parent_lists)) if parent_lists else None,
+            parent_lists=parent_lists,
+            aliases=list(dict.fromkeys(a for fact in shown for a in fact.get("aliases", []))),
+            categories=sorted(category_lists.pop()) if category_lists else None,
+            source=f"{DOCS_REPOSITORY}@{','.join(c[:12] for c in sorted(commits))}: "
+            + ", ".join(docs),
+        )
+    return documented
+
+
+def documented_parents(label: str, shown: Documented, direct: dict[str, list[str]]) -> set[str]:
+    """The closed parents the examples give a label; every example must close to the same."""
+    if not shown.parents <= set(direct):
+        raise SystemExit(f"{label!r}: documented parents {shown.parents - set(direct)} unknown")
+    closed = close_parents(shown.parents, direct)
+    for parents in shown.parent_lists:
+        if close_parents(set(parents), direct) != closed:
+            raise SystemExit(f"the examples give {label!r} different parents")
+    return closed
+
+
+@dataclass
+class Hierarchy:
+    direct: dict[str, list[str]]  # a coarse label's parents
+    coarse_of: dict[str, set[str]]  # ... and all theirs
+    label_categories: dict[str, list[str]]  # the categories a coarse label gives its members
+
+
+def apply_example(entry: dict, label: str, shown: Documented, taxonomy: Hierarchy):
+    """Rekognition's name, its aliases first, and its parents and categories where shown."""
+    aliases = entry["aliases"] if entry["name"] == label else [entry["name"], *entry["aliases"]]
+    entry["name"] = label
+    entry["aliases"] = [
+        a for a in dict.fromkeys([*shown.aliases, *aliases]) if a.lower() != label.lower()
+    ]
+    if shown.parents is not None:
+        closed = documented_parents(label, shown, taxonomy.direct)
+        entry["parents"] = most_specific_first(closed, taxonomy.coarse_of)
+        entry["categories"] = categories_for(entry["parents"], taxonomy.label_categories)
+        entry["category_source"] = "coarse"
+    if shown.categories is not None:
+        entry["categories"] = shown.categories
+        entry["category_source"] = "documented"
+    if not entry["categories"]:
+        raise SystemExit(f"{label!r}: its documented parents give it no category")
+    entry["source"] = shown.source
+
+
+def apply_examples(classes: list[dict], documented: dict[str, Documented], taxonomy: Hierarchy):
+    by_wnid = {entry["wnid"]: entry for entry in classes}
+    for label, wnid in REKOGNITION_CLASSES.items():
+        if label not in documented or wnid not in by_wnid:
+            raise SystemExit(f"REKOGNITION_CLASSES: {label!r} or {wnid} is not documented")
+        others = {c["name"] for c in classes if c["wnid"] != wnid} | set(COARSE)
+        if label in others:
+            raise SystemExit(f"{label!r} is already another label's name")
+        apply_example(by_wnid[wnid], label, documented[label], taxonomy)
 
 
 def drop_clashing_aliases(classes: list[dict], label_names: set[str]):
@@ -483,19 +609,28 @@ def build(wordnet_dir: Path) -> dict:
     def is_scientific(lemma: str) -> bool:
         return is_scientific_name(lemma, genus_lemmas, english_words)
 
+    documented = read_examples()
+    shown_coarse = {name: documented[name] for name in COARSE if name in documented}
     direct = {
         name: COARSE_PARENTS.get(name)
         or sorted(set().union(*(coarse_parents(synsets, o, anchors, name) for o, _ in anchored)))
         for name, anchored in COARSE.items()
     }
+    # Rekognition's parents for a coarse label where an example shows them.
+    direct |= {name: sorted(s.parents) for name, s in shown_coarse.items() if s.parents is not None}
     coarse_of = {name: close_parents(set(parents), direct) for name, parents in direct.items()}
+    label_categories = {name: [category] for name, category in CATEGORIES.items()}
+    label_categories |= {
+        name: s.categories for name, s in shown_coarse.items() if s.categories is not None
+    }
+    hierarchy = Hierarchy(direct, coarse_of, label_categories)
 
     classes = []
     for label, offset in zip(labels, offsets, strict=True):
         name, *aliases = class_names(synsets, offset, label, labels, is_scientific)
         closed = close_parents(coarse_parents(synsets, offset, anchors), direct)
         parents = most_specific_first(closed, coarse_of)
-        categories = categories_for(parents)
+        categories = categories_for(parents, label_categories)
         source = "coarse"
         if not categories:
             category, source = fallback_category(synsets, offset, fallbacks)
@@ -508,24 +643,48 @@ def build(wordnet_dir: Path) -> dict:
                 "parents": parents,
                 "categories": categories,
                 "category_source": source,
+                "source": DEFAULT_SOURCE,
             }
         )
     make_names_unique(classes)
+    apply_examples(classes, documented, hierarchy)
 
     # A coarse label no class reaches can never be returned: leave it out.
     used = set().union(*(c["parents"] for c in classes))
     coarse = {}
     for name in COARSE:
         if name in used:
+            shown = shown_coarse.get(name)
+            if shown and shown.parents is not None:
+                documented_parents(name, shown, direct)  # every example agrees
             parents = most_specific_first(coarse_of[name], coarse_of)
-            coarse[name] = {"parents": parents, "categories": categories_for(parents, name)}
-    drop_clashing_aliases(classes, {c["name"] for c in classes} | set(coarse) | EXTRA_LABELS)
+            categories = categories_for(parents, label_categories, name)
+            if shown and shown.categories is not None:
+                categories = shown.categories  # its own, not also its parents'
+            sources = [COARSE_SOURCES.get(name), shown and shown.source]
+            coarse[name] = {
+                "parents": parents,
+                "aliases": shown.aliases if shown else [],
+                "categories": categories,
+                "source": "; ".join(filter(None, sources)) or DEFAULT_SOURCE,
+            }
+    label_names = {c["name"] for c in classes} | set(coarse) | EXTRA_LABELS
+    drop_clashing_aliases(classes, label_names)
+    for name, entry in coarse.items():  # Rekognition's own aliases are never dropped
+        if {a.lower() for a in entry["aliases"]} & {n.lower() for n in label_names}:
+            raise SystemExit(f"an alias of {name!r} is a label's name")
     return {
         "source": "WordNet 3.0 hypernyms of the ILSVRC-2012 synsets (scripts/build_taxonomy.py)",
         "categories_source": CATEGORIES_SOURCE,
         "category_source_values": (
             "coarse: from the class's coarse labels (CATEGORIES); wordnet:<lemma>: from that "
-            "hypernym (FALLBACK_CATEGORIES); default: " + DEFAULT_CATEGORY
+            "hypernym (FALLBACK_CATEGORIES); documented: from a Rekognition example (the "
+            "entry's source); default: " + DEFAULT_CATEGORY
+        ),
+        "examples_source": (
+            f"{EXAMPLES.relative_to(ROOT)}: names, aliases, parents and categories of the "
+            "labels in the Rekognition developer guide's examples, applied where an ImageNet "
+            "class (REKOGNITION_CLASSES) or a coarse label of the same name corresponds"
         ),
         "classes": classes,
         "coarse": coarse,

@@ -64,7 +64,7 @@ class Taxonomy:
             for c in data["classes"]
         ]
         self.coarse = [
-            LabelInfo(name, (), tuple(c["parents"]), tuple(c["categories"]))
+            LabelInfo(name, tuple(c["aliases"]), tuple(c["parents"]), tuple(c["categories"]))
             for name, c in data["coarse"].items()
         ]
         # membership[i, j] is True when class j has coarse label i among its ancestors.
