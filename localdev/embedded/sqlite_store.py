@@ -4,27 +4,42 @@ It answers exactly like ElasticsearchStore: the shared contract suite runs again
 definitions it reproduces live in chalicelib.search.query (scores) and es_queries (matching,
 filters, sorts); the write rule is chalicelib.documents.supersedes, called as is.
 
-Schema (one database file, WAL mode, created on first use)::
+Schema (one database file, WAL mode, created on first use; ``PRAGMA user_version`` = LAYOUT)::
 
-    images       one row per image id, with an integer ``id`` that the other tables use: the
-                 deleted flag (tombstones stay, so a late create cannot resurrect an image)
-                 and the fields that filters and sorts read: bucket, key, indexed_at and
-                 event_time (canonical strings, which compare correctly as text; searches
-                 cut them to the millisecond, as the index does), sequencer, and
-                 top_confidence (the highest label confidence, for the confidence sort).
-    documents    (image, document): the JSON document as written, kept apart so that
-                 scanning images reads small rows only.
-    label_terms  (image, position, kind, term, confidence): one row per name, parent and
-                 alias of each label, folded (lowercase, no accents) with query.fold. The
-                 nested semantics of the index ("Dog >= 80" is judged per label) come from
-                 keeping each label's confidence on its own rows.
-    label_names  (image, name): the document's label_names in display casing, for counts.
-    text_words   (image, word): the words of search_text, analyzed like OpenSearch's
-                 standard analyzer, for free-text search.
-    vocabulary   (word): every word ever indexed, where fuzzy matches are looked for.
+    images         one row per image id, with an integer ``id`` that the other tables use: the
+                   deleted flag (tombstones stay, so a late create cannot resurrect an image)
+                   and the fields that filters and sorts read: bucket, key, indexed_at and
+                   event_time (canonical strings, which compare correctly as text; searches
+                   cut them to the millisecond, as the index does), sequencer, and
+                   top_confidence (the highest label confidence, for the confidence sort).
+    documents      (image, document): the JSON document as written, deflated with a preset
+                   dictionary of the document's field names (a bench.corpus document: 3.1 KB
+                   of JSON as v1 stored it, 0.6 KB deflated).
+    terms, names, words
+                   each distinct value once, with an integer id: folded label terms (names,
+                   parents, aliases; query.fold), label names in display casing, and the
+                   words of search_text. terms and names count the live images that have
+                   them: names.images answers an unfiltered /labels without reading an image.
+    label_hits     (term, image) -> best, best_name: the highest confidence among the image's
+                   labels that have the term as name, parent or alias, and among those that
+                   have it as name (NULL if none). "Dog >= 80" is judged on the best Dog
+                   label alone, so Dog@60 + Cat@95 never matches it (the index's nested
+                   semantics); a label's score is that same best confidence.
+    image_names    (image, name): the document's label_names, for /labels with filters.
+    text_postings  (word, image): the words of search_text, analyzed like OpenSearch's
+                   standard analyzer, for free-text search.
 
-Only live images have label_terms, label_names and text_words rows. A write replaces an
-image's rows inside one SAVEPOINT, and a batch is one transaction.
+Only live images have label_hits, image_names and text_postings rows; the rows of an image are
+a function of its document, so replacing an image deletes them by primary key from its old
+document and no table needs an index by image. A write replaces an image's rows inside one
+SAVEPOINT, and a batch is one transaction.
+
+A search computes the score of every match from these rows alone (label_hits, text_postings),
+once, and reads the images table only for the matches that can reach the page: those at or
+above the page's lowest score (the ``bound``), ties included. Where matches are dense,
+sort=newest (and relevance when every match scores alike) walks the images newest first
+instead; the first page of a match=any search scores only the images that can reach it
+(_label_scores). ``total`` stays exact: the work that remains is counting the matches.
 
 Free text works as the index's ``match`` queries do: the text is split into words (UAX #29
 word boundaries, lowercased), every word must match (``operator: and``), exactly for 100 points
@@ -41,8 +56,10 @@ import json
 import sqlite3
 import struct
 import threading
-from collections.abc import Iterator, Sequence
+import zlib
+from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
+from dataclasses import dataclass
 from itertools import islice
 from pathlib import Path
 from typing import Any
@@ -79,6 +96,14 @@ from localdev.embedded.text_analysis import allowed_edits, analyze, within_edits
 
 # Seconds a connection waits for another writer (thread or process) before giving up.
 BUSY_TIMEOUT_SECONDS = 10.0
+# Page cache per connection: 100k images take ~220 MB on disk, of which a search reads the
+# label_hits rows of its terms (~40 bytes each); 64 MB keeps the hot ones in memory.
+CACHE_KIB = 64 * 1024
+
+PAGE_BYTES = 16 * 1024
+
+# The schema's version in PRAGMA user_version; a file of another layout is refused, not misread.
+LAYOUT = 2
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS images (
@@ -92,41 +117,74 @@ CREATE TABLE IF NOT EXISTS images (
     sequencer TEXT,
     top_confidence REAL
 );
--- Apart from the images table, so that scanning images reads small rows only.
+-- sort=newest without labels or text walks this index instead of sorting every image.
+CREATE INDEX IF NOT EXISTS images_by_newest ON images (deleted, substr(indexed_at, 1, 23));
+-- Apart from the images table, so that the rows searches read stay small.
 CREATE TABLE IF NOT EXISTS documents (
     image INTEGER PRIMARY KEY,
-    document TEXT NOT NULL
+    document BLOB NOT NULL
 );
-CREATE TABLE IF NOT EXISTS label_terms (
+CREATE TABLE IF NOT EXISTS terms (
+    id INTEGER PRIMARY KEY,
+    value TEXT NOT NULL UNIQUE,
+    images INTEGER NOT NULL DEFAULT 0
+);
+CREATE TABLE IF NOT EXISTS names (
+    id INTEGER PRIMARY KEY,
+    value TEXT NOT NULL UNIQUE,
+    images INTEGER NOT NULL DEFAULT 0
+);
+-- Every word ever indexed, where fuzzy matches are looked for (words of replaced images stay:
+-- they match no text_postings row, like terms of deleted documents in a Lucene index).
+CREATE TABLE IF NOT EXISTS words (
+    id INTEGER PRIMARY KEY,
+    value TEXT NOT NULL UNIQUE
+);
+CREATE TABLE IF NOT EXISTS label_hits (
+    term INTEGER NOT NULL,
     image INTEGER NOT NULL,
-    position INTEGER NOT NULL,
-    kind TEXT NOT NULL CHECK (kind IN ('name', 'parent', 'alias')),
-    term TEXT NOT NULL,
-    confidence REAL,
-    PRIMARY KEY (image, position, kind, term)
+    best REAL NOT NULL,
+    best_name REAL,
+    PRIMARY KEY (term, image)
 ) WITHOUT ROWID;
-CREATE INDEX IF NOT EXISTS label_terms_by_term ON label_terms (term, kind, confidence);
-CREATE TABLE IF NOT EXISTS label_names (
+CREATE TABLE IF NOT EXISTS image_names (
     image INTEGER NOT NULL,
-    name TEXT NOT NULL,
+    name INTEGER NOT NULL,
     PRIMARY KEY (image, name)
 ) WITHOUT ROWID;
-CREATE INDEX IF NOT EXISTS label_names_by_name ON label_names (name);
-CREATE TABLE IF NOT EXISTS text_words (
+CREATE TABLE IF NOT EXISTS text_postings (
+    word INTEGER NOT NULL,
     image INTEGER NOT NULL,
-    word TEXT NOT NULL,
-    PRIMARY KEY (image, word)
+    PRIMARY KEY (word, image)
 ) WITHOUT ROWID;
-CREATE INDEX IF NOT EXISTS text_words_by_word ON text_words (word);
--- Every word ever indexed, for finding fuzzy matches (words of replaced images stay: they
--- match no text_words row, like terms of deleted documents in a Lucene index until a merge).
-CREATE TABLE IF NOT EXISTS vocabulary (word TEXT PRIMARY KEY) WITHOUT ROWID;
 """
+
+# What every document repeats (chalicelib.documents.image_document): deflate finds these in
+# the preset dictionary instead of spelling them out in each document. Changing it changes
+# LAYOUT: documents deflated with one dictionary cannot be inflated with another.
+DOCUMENT_DICTIONARY = json.dumps(
+    {
+        "image_id": "", "bucket": "", "key": "", "s3_uri": "s3://", "version_id": None,
+        "event_name": "ObjectCreated:Put", "event_time": "2026-01-01T00:00:00.000000Z",
+        "sequencer": "", "deleted": False, "url": "https://s3.us-east-1.amazonaws.com/",
+        "size": 0, "etag": "", "indexed_at": "2026-01-01T00:00:00.000000Z",
+        "label_model_version": "3.0",
+        "labels": [
+            {"name": "", "confidence": 0.0, "parents": [], "aliases": [], "categories": [],
+             "instances": [{"bounding_box": {"width": 0, "height": 0, "left": 0, "top": 0},
+                            "confidence": 0.0}]},
+        ],
+        "label_names": [], "search_text": [], "image_properties": None,
+        "text": [{"text": "", "confidence": 0.0}], "moderation_labels": None, "faces": None,
+        "face_count": None,
+    },
+    separators=(",", ":"),
+).encode()  # fmt: skip
 
 # The length of a canonical time (chalicelib.timestamps) up to its milliseconds.
 MILLISECOND_TIME_LENGTH = len("2026-11-27T20:36:26.123")
 
-# The sort orders of es_queries.sort, as (column of ``matches``, direction).
+# The sort orders of es_queries.sort, as (column of a search's rows, direction).
 TIE_BREAKERS = (("indexed_at", "DESC"), ("image_id", "ASC"))
 SORT_COLUMNS = {
     SORT_RELEVANCE: (("score", "DESC"), *TIE_BREAKERS),
@@ -136,6 +194,10 @@ SORT_COLUMNS = {
 
 
 class SqliteStore(ImageStore):
+    LAYOUT = LAYOUT
+    SCHEMA = SCHEMA
+    PAGE_BYTES = PAGE_BYTES
+
     def __init__(self, path: str | Path):
         self._path = Path(path).absolute()  # fixed now, whatever the working directory later
         # sqlite3 connections must stay in the thread that opened them: one per thread.
@@ -151,9 +213,15 @@ class SqliteStore(ImageStore):
         with self._ready_lock:
             if not self._ready:
                 connection = self._connection()
+                # Before anything is written to a new file (an existing one keeps its own):
+                # 16 KiB pages make the label_hits tree shallower than 4 KiB ones; at 100k
+                # images three labels with match=all took 83-86 ms instead of 92.
+                connection.execute(f"PRAGMA page_size = {int(self.PAGE_BYTES)}")
                 # WAL lets readers go on while a batch is written; the mode stays with the file.
                 connection.execute("PRAGMA journal_mode = WAL")
-                connection.executescript(SCHEMA)
+                _check_layout(connection, self.LAYOUT)
+                connection.executescript(self.SCHEMA)
+                connection.execute(f"PRAGMA user_version = {int(self.LAYOUT)}")
                 self._ready = True
 
     def close(self) -> None:
@@ -176,6 +244,8 @@ class SqliteStore(ImageStore):
         connection = sqlite3.connect(self._path, timeout=BUSY_TIMEOUT_SECONDS, isolation_level=None)
         connection.row_factory = sqlite3.Row
         connection.execute("PRAGMA synchronous = NORMAL")  # durable enough in WAL mode
+        connection.execute(f"PRAGMA cache_size = -{CACHE_KIB}")
+        connection.execute("PRAGMA temp_store = MEMORY")  # a search's scored matches
         connection.create_function("float32", 1, float32, deterministic=True)
         return connection
 
@@ -207,16 +277,78 @@ class SqliteStore(ImageStore):
         return [results[position] for position in range(len(writes))]
 
     def _write_batch(self, writes: list[ImageWrite]) -> dict[str, WriteResult]:
+        with self._writing() as connection:
+            return {write.image_id: self._write_one(connection, write) for write in writes}
+
+    @contextmanager
+    def _writing(self) -> Iterator[sqlite3.Connection]:
+        """One transaction that holds the write lock from its start; rolled back on an error."""
         connection = self._connection()
         connection.execute("BEGIN IMMEDIATE")
         try:
-            outcome = {write.image_id: _write_one(connection, write) for write in writes}
+            yield connection
             connection.execute("COMMIT")
         except BaseException:
             if connection.in_transaction:
                 connection.execute("ROLLBACK")
             raise
-        return outcome
+
+    def _write_one(self, connection: sqlite3.Connection, write: ImageWrite) -> WriteResult:
+        """Apply one write in its own SAVEPOINT: a bad item fails alone, not the batch."""
+        connection.execute("SAVEPOINT image_write")
+        try:
+            result = self._replace_if_newer(connection, write)
+        except Exception as error:  # any item-level failure (bad document, constraint) is reported
+            connection.execute("ROLLBACK TO image_write")
+            result = WriteResult(FAILED, _describe(error))
+        connection.execute("RELEASE image_write")
+        return result
+
+    def _replace_if_newer(self, connection: sqlite3.Connection, write: ImageWrite) -> WriteResult:
+        stored = connection.execute(
+            """SELECT i.id, i.sequencer, i.event_time, i.deleted, d.document
+            FROM images i LEFT JOIN documents d ON d.image = i.id WHERE i.image_id = ?""",
+            (write.image_id,),
+        ).fetchone()
+        if stored is not None and not supersedes(write.document, dict(stored)):
+            return WriteResult(STALE, "a newer or equal state is already stored")
+        if stored is not None and not stored["deleted"]:
+            self._unindex(connection, stored["id"], self.decode(stored["document"]))
+        image = _put_image(connection, stored["id"] if stored else None, write)
+        connection.execute(
+            "INSERT OR REPLACE INTO documents VALUES (?, ?)", (image, self.encode(write.document))
+        )
+        if not write.document.get("deleted"):  # a tombstone keeps no rows that searches match
+            self._index(connection, image, write.document)
+        return WriteResult(WRITTEN)
+
+    @staticmethod
+    def encode(document: dict[str, Any]) -> bytes | str:
+        """The stored form of a document (compact JSON, deflated)."""
+        text = json.dumps(document, ensure_ascii=False, separators=(",", ":")).encode()
+        deflate = zlib.compressobj(zdict=DOCUMENT_DICTIONARY)
+        return deflate.compress(text) + deflate.flush()
+
+    @staticmethod
+    def decode(stored: bytes | str) -> dict[str, Any]:
+        inflate = zlib.decompressobj(zdict=DOCUMENT_DICTIONARY)
+        return json.loads(inflate.decompress(stored) + inflate.flush())
+
+    def _index(self, connection: sqlite3.Connection, image: int, document: dict[str, Any]) -> None:
+        """Add the rows that searches match for a live image."""
+        for table, rows in _rows(connection, image, document, intern=True):
+            connection.executemany(INSERTS[table], rows)
+        for table, values in _counted_values(document):
+            _count(connection, table, values, +1)
+
+    def _unindex(
+        self, connection: sqlite3.Connection, image: int, document: dict[str, Any]
+    ) -> None:
+        """Remove the rows that ``_index`` added for the image's previous, live document."""
+        for table, rows in _rows(connection, image, document, intern=False):
+            connection.executemany(DELETES[table], [row[:2] for row in rows])
+        for table, values in _counted_values(document):
+            _count(connection, table, values, -1)
 
     # -- reads --------------------------------------------------------------------------------
 
@@ -241,35 +373,70 @@ class SqliteStore(ImageStore):
                 WHERE i.image_id = ? AND NOT i.deleted""",
                 (image_id,),
             ).fetchone()
-        return None if row is None else json.loads(row["document"])
+        return None if row is None else self.decode(row["document"])
+
+    def live_documents(self, image_ids: Sequence[str]) -> dict[str, dict[str, Any]]:
+        if not image_ids:
+            return {}
+        with self._reading() as connection:
+            rows = connection.execute(
+                "SELECT i.image_id, d.document FROM images i JOIN documents d ON d.image = i.id "
+                f"WHERE NOT i.deleted AND i.image_id IN ({', '.join('?' for _ in image_ids)})",
+                list(image_ids),
+            ).fetchall()
+        return {row["image_id"]: self.decode(row["document"]) for row in rows}
+
+    def remove_tombstones(self, written_before: str) -> int:
+        with _unavailable_as_store_error():
+            self.ensure_ready()
+            with self._writing() as connection:
+                # Tombstones keep no label, name or word rows (_replace_if_newer).
+                connection.execute(
+                    """DELETE FROM documents WHERE image IN
+                    (SELECT id FROM images WHERE deleted AND indexed_at < ?)""",
+                    (written_before,),
+                )
+                return connection.execute(
+                    "DELETE FROM images WHERE deleted AND indexed_at < ?", (written_before,)
+                ).rowcount
 
     def search(self, query: SearchQuery) -> SearchPage:
         columns = SORT_COLUMNS.get(query.sort, SORT_COLUMNS[SORT_RELEVANCE])
+        after = _after_cursor(columns, query.after)  # a key that does not fit: refused first
         with self._reading() as connection:
-            matches, params = _matches(connection, query.filters)
-            count = connection.execute(f"{matches} SELECT count(*) FROM matches", params)
-            total = count.fetchone()[0]
-            rows = connection.execute(*_page(matches, params, columns, query)).fetchall()
+            first_page = query.sort == SORT_RELEVANCE and query.after is None
+            matches = _matches(connection, query.filters, prune=first_page)
+            if matches is None:
+                return SearchPage(total=0, hits=[], has_more=False)
+            rows = connection.execute(*_page(matches, columns, after, query.size)).fetchall()
+        total = rows[0]["total"]
+        rows = [row for row in rows if row["id"] is not None]  # an empty page is one NULL row
         hits = [
-            SearchHit(json.loads(row["document"]), _sort_key(row, columns))
+            SearchHit(self.decode(row["document"]), _sort_key(row, columns))
             for row in rows[: query.size]
         ]
         return SearchPage(total=total, hits=hits, has_more=len(rows) > query.size)
 
     def label_counts(self, filters: Filters, prefix: str | None, size: int) -> list[LabelCount]:
         with self._reading() as connection:
-            if _narrows(filters):
-                matches, params = _matches(connection, filters)
-                names = "matches JOIN label_names n ON n.image = matches.id"
+            if not _narrows(filters):
+                # names.images counts the live images of each name as writes go.
+                rows = connection.execute(
+                    """SELECT value AS name, images AS count FROM names WHERE images > 0
+                    ORDER BY images DESC, value ASC"""
+                )
             else:
-                # Every label_names row belongs to a live image: no need to find the matches.
-                matches, params, names = "", {}, "label_names n"
-            rows = connection.execute(
-                f"""{matches}
-                SELECT n.name, count(*) AS count FROM {names}
-                GROUP BY n.name ORDER BY count DESC, n.name ASC""",
-                params,
-            )
+                matches = _matches(connection, filters)
+                if matches is None:
+                    return []
+                rows = connection.execute(
+                    f"""{matches.ctes}
+                    SELECT n.value AS name, count(*) AS count
+                    FROM ({matches.ids}) m JOIN image_names i ON i.image = m.id
+                        JOIN names n ON n.id = i.name
+                    GROUP BY i.name ORDER BY count DESC, n.value ASC""",
+                    matches.params,
+                )
             # The prefix rule is Python's (see below); it runs once per name, not per image.
             counts = (
                 LabelCount(row["name"], row["count"])
@@ -286,36 +453,25 @@ class SqliteStore(ImageStore):
         return True
 
 
+def _check_layout(connection: sqlite3.Connection, layout: int) -> None:
+    """A file with tables of another layout is refused: ``make run`` starts from a new file,
+    and a file kept from an older version is rebuilt from the bucket (localdev.backfill)."""
+    found = connection.execute("PRAGMA user_version").fetchone()[0]
+    tables = connection.execute("SELECT count(*) FROM sqlite_master").fetchone()[0]
+    if tables and found != layout:
+        raise sqlite3.DatabaseError(
+            f"the file has layout {found}, this store reads layout {layout}: delete it to start"
+            " afresh"
+        )
+
+
 # -- writing one image ----------------------------------------------------------------------------
-
-
-def _write_one(connection: sqlite3.Connection, write: ImageWrite) -> WriteResult:
-    """Apply one write in its own SAVEPOINT: a bad item fails alone, not the batch."""
-    connection.execute("SAVEPOINT image_write")
-    try:
-        result = _replace_if_newer(connection, write)
-    except Exception as error:  # any item-level failure (bad document, constraint) is reported
-        connection.execute("ROLLBACK TO image_write")
-        result = WriteResult(FAILED, _describe(error))
-    connection.execute("RELEASE image_write")
-    return result
-
-
-def _replace_if_newer(connection: sqlite3.Connection, write: ImageWrite) -> WriteResult:
-    stored = connection.execute(
-        "SELECT id, sequencer, event_time FROM images WHERE image_id = ?", (write.image_id,)
-    ).fetchone()
-    if stored is not None and not supersedes(write.document, dict(stored)):
-        return WriteResult(STALE, "a newer or equal state is already stored")
-    image = _put_image(connection, stored["id"] if stored else None, write)
-    _index_labels_and_words(connection, image, write.document)
-    return WriteResult(WRITTEN)
 
 
 def _put_image(connection: sqlite3.Connection, row_id: int | None, write: ImageWrite) -> int:
     """Insert the image's row (``row_id`` None) or replace it in place; returns its row id."""
     document = write.document
-    image = connection.execute(
+    return connection.execute(
         """INSERT OR REPLACE INTO images (id, image_id, deleted, bucket, key, indexed_at,
             event_time, sequencer, top_confidence)
         VALUES (:id, :image_id, :deleted, :bucket, :key, :indexed_at, :event_time,
@@ -332,36 +488,97 @@ def _put_image(connection: sqlite3.Connection, row_id: int | None, write: ImageW
             "top_confidence": float32(max(_confidences(document), default=None)),
         },
     ).lastrowid
-    connection.execute(
-        "INSERT OR REPLACE INTO documents VALUES (?, ?)",
-        (image, json.dumps(document, ensure_ascii=False)),
-    )
-    return image
 
 
-def _index_labels_and_words(
-    connection: sqlite3.Connection, image: int, document: dict[str, Any]
-) -> None:
-    """Replace the rows that searches match; a tombstone keeps none."""
-    for table in ("label_terms", "label_names", "text_words"):
-        connection.execute(f"DELETE FROM {table} WHERE image = ?", (image,))
-    if document.get("deleted"):
-        return
-    connection.executemany(
-        "INSERT OR IGNORE INTO label_terms VALUES (?, ?, ?, ?, ?)",
-        [(image, *row) for row in _label_terms(document.get("labels") or [])],
-    )
-    connection.executemany(
-        "INSERT OR IGNORE INTO label_names VALUES (?, ?)",
-        [(image, name) for name in document.get("label_names") or []],
-    )
+INSERTS = {
+    "label_hits": "INSERT INTO label_hits VALUES (?, ?, ?, ?)",
+    "image_names": "INSERT INTO image_names VALUES (?, ?)",
+    "text_postings": "INSERT INTO text_postings VALUES (?, ?)",
+}
+# By primary key: the first two values of the rows that INSERTS wrote.
+DELETES = {
+    "label_hits": "DELETE FROM label_hits WHERE term = ? AND image = ?",
+    "image_names": "DELETE FROM image_names WHERE image = ? AND name = ?",
+    "text_postings": "DELETE FROM text_postings WHERE word = ? AND image = ?",
+}
+
+
+def _rows(
+    connection: sqlite3.Connection, image: int, document: dict[str, Any], *, intern: bool
+) -> Iterator[tuple[str, list[tuple[Any, ...]]]]:
+    """(table, rows) of a live document, with the ids of its terms, names and words (given new
+    ids first when ``intern``)."""
+    labels = _best_confidences(document.get("labels") or [])
+    terms = _ids(connection, "terms", labels, intern)
+    yield "label_hits", [(terms[term], image, *best) for term, best in labels.items()]
+    names = _label_names(document)
+    name_ids = _ids(connection, "names", names, intern)
+    yield "image_names", [(image, name_ids[name]) for name in names]
     words = _document_words(document.get("search_text"))
-    connection.executemany(
-        "INSERT OR IGNORE INTO text_words VALUES (?, ?)", [(image, word) for word in words]
+    word_ids = _ids(connection, "words", words, intern)
+    yield "text_postings", [(word_ids[word], image) for word in words]
+
+
+def _counted_values(document: dict[str, Any]) -> list[tuple[str, Iterable[str]]]:
+    """The values whose ``images`` count a live document adds to."""
+    return [
+        ("terms", _best_confidences(document.get("labels") or [])),
+        ("names", _label_names(document)),
+    ]
+
+
+def _ids(
+    connection: sqlite3.Connection, table: str, values: Iterable[str], intern: bool
+) -> dict[str, int]:
+    values = list(values)
+    if not values:
+        return {}
+    if intern:
+        connection.executemany(
+            f"INSERT OR IGNORE INTO {table} (value) VALUES (?)", [(value,) for value in values]
+        )
+    rows = connection.execute(
+        f"SELECT value, id FROM {table} WHERE value IN ({', '.join('?' for _ in values)})",
+        values,
     )
-    connection.executemany(
-        "INSERT OR IGNORE INTO vocabulary VALUES (?)", [(word,) for word in words]
-    )
+    return dict(rows.fetchall())
+
+
+def _count(connection: sqlite3.Connection, table: str, values: Iterable[str], step: int) -> None:
+    values = list(values)
+    if values:
+        connection.execute(
+            f"UPDATE {table} SET images = images + ? WHERE value IN "
+            f"({', '.join('?' for _ in values)})",
+            [step, *values],
+        )
+
+
+def _best_confidences(labels: list[dict[str, Any]]) -> dict[str, tuple[float, float | None]]:
+    """Folded term -> (the best confidence of a label that has it as name, parent or alias,
+    the best of a label that has it as name or None). A label without a confidence matches
+    nothing (no minimum admits it), so it adds no term."""
+    best: dict[str, tuple[float, float | None]] = {}
+    for label in labels:
+        confidence = float32(label.get("confidence"))
+        if confidence is None:
+            continue
+        names = [(label.get("name"), True)]
+        names += [(name, False) for name in (label.get("parents") or [])]
+        names += [(name, False) for name in (label.get("aliases") or [])]
+        for name, is_name in names:
+            if not name:
+                continue
+            term = fold(name)
+            any_kind, by_name = best.get(term, (confidence, None))
+            if is_name:
+                by_name = confidence if by_name is None else max(by_name, confidence)
+            best[term] = (max(any_kind, confidence), by_name)
+    return best
+
+
+def _label_names(document: dict[str, Any]) -> list[str]:
+    return list(dict.fromkeys(document.get("label_names") or []))
 
 
 def _confidences(document: dict[str, Any]) -> list[float]:
@@ -369,115 +586,312 @@ def _confidences(document: dict[str, Any]) -> list[float]:
     return [label["confidence"] for label in labels if label.get("confidence") is not None]
 
 
-def _label_terms(labels: list[dict[str, Any]]) -> Iterator[tuple[int, str, str, float | None]]:
-    """(position, kind, folded term, confidence) for each name, parent and alias of each label."""
-    for position, label in enumerate(labels):
-        names = [("name", label.get("name"))]
-        names += [("parent", parent) for parent in label.get("parents") or []]
-        names += [("alias", alias) for alias in label.get("aliases") or []]
-        for kind, name in names:
-            if name:
-                yield position, kind, fold(name), float32(label.get("confidence"))
-
-
 def _document_words(search_text: str | list[str] | None) -> set[str]:
     values = [search_text] if isinstance(search_text, str) else search_text or []
     return {word for value in values for word in analyze(value)}
 
 
-# -- matching: the ``matches`` CTE that search and label_counts share -----------------------------
-
-# Per requested label, each image's best matching label (name, or parent/alias when expanding)
-# at or above the minimum confidence; then per image, how many requested labels it answered,
-# the score (sum of the bests) and the best confidence overall.
-LABEL_SCORES = """
-requested (position, term) AS (SELECT key, value FROM json_each(:labels)),
-label_hits AS (
-    SELECT t.image, r.position, max(t.confidence) AS confidence
-    FROM requested r JOIN label_terms t ON t.term = r.term
-    WHERE (t.kind = 'name' OR :expand) AND t.confidence >= :min_confidence
-    GROUP BY t.image, r.position
-),
-label_scores AS (
-    SELECT image, count(*) AS answered, sum(confidence) AS score, max(confidence) AS best
-    FROM label_hits GROUP BY image
-)"""
-
-# query_words holds, for each word of the free text, every indexed word within its allowed
-# edits, flagged when it is the word itself. An image matches when each query word found one of
-# its words; it scores 100 when each found itself, else 50.
-TEXT_SCORES = """
-query_words (position, word, exact) AS (
-    SELECT json_extract(value, '$[0]'), json_extract(value, '$[1]'), json_extract(value, '$[2]')
-    FROM json_each(:query_words)
-),
-text_hits AS (
-    SELECT w.image, q.position, max(q.exact) AS exact
-    FROM query_words q JOIN text_words w ON w.word = q.word
-    GROUP BY w.image, q.position
-),
-text_scores AS (
-    SELECT image,
-        CASE WHEN sum(exact) = :word_count THEN :exact_score ELSE :fuzzy_score END AS score
-    FROM text_hits GROUP BY image
-    HAVING count(*) = :word_count
-)"""
+# -- matching: the scored matches that search and label_counts share ------------------------------
 
 
-def _matches(connection: sqlite3.Connection, filters: Filters) -> tuple[str, dict[str, Any]]:
-    """A WITH clause ending in ``matches (id, image_id, indexed_at, score, confidence)``: the
-    live images that match the filters, with the relevance score and the confidence sort value.
-    """
-    ctes, joins, conditions = [], [], ["NOT i.deleted"]
-    # The best label at or above the minimum confidence; 0 when there is none.
-    confidence = "CASE WHEN i.top_confidence >= :min_confidence THEN i.top_confidence ELSE 0.0 END"
+@dataclass(frozen=True)
+class Matches:
+    """What a search matches, as SQL over ``images i`` and, when the filters have labels or
+    text, the CTE ``scored (id, raw, label_score, text_score, best)``: the matching live images
+    scored from label_hits and text_postings alone, once. ``raw`` is the relevance score before
+    its 32-bit rounding (a monotone function of it: it orders alike, ties aside), ``best`` the
+    confidence sort value when labels give it."""
+
+    ctes: str  # a WITH clause, or "" when the filters have neither labels nor text
+    params: dict[str, Any]
+    source: str  # FROM and WHERE: the matches, with images as ``i``
+    score: str  # the relevance score, as the index computes it
+    confidence: str
+    scored: bool  # True when ``scored`` exists: a page then reads images for its bound only
+    # True when sort=newest is best served by walking the images index newest first and
+    # keeping the matches: when they are dense enough that a page is found early.
+    walk_newest: bool = False
+    count: str | None = None  # counts the matches when ``scored`` holds only some of them
+
+    @property
+    def constant_score(self) -> bool:
+        """Do all matches score alike (no labels: 0, or 100 for exact words)? Relevance is
+        then the order of the tie-breakers."""
+        return not self.score.startswith(("s.", "float32("))
+
+    @property
+    def ids(self) -> str:
+        return "SELECT id FROM scored" if self.scored else f"SELECT i.id {self.source}"
+
+    @property
+    def total(self) -> str:
+        if self.count:
+            return self.count
+        return "SELECT count(*) FROM scored" if self.scored else f"SELECT count(*) {self.source}"
+
+
+def _matches(
+    connection: sqlite3.Connection, filters: Filters, prune: bool = False
+) -> Matches | None:
+    """The matches of the filters; None when nothing can match (a word or a label that no
+    image has). ``prune``: only the first page by relevance is read (see _label_scores)."""
+    ctes, sources = [], []
     # The index compares confidences as 32-bit floats, the bound included.
     params: dict[str, Any] = {"min_confidence": float32(filters.min_confidence)}
     # A label requested twice, in any spelling, counts once, as the index's query clauses do.
     labels = list(dict.fromkeys(fold(label) for label in filters.labels))
-    if labels:
-        ctes.append(LABEL_SCORES)
-        joins.append("JOIN label_scores l ON l.image = i.id")
-        if filters.match == MATCH_ALL:
-            conditions.append("l.answered = :label_count")
-        confidence = "l.best"
-        params |= {
-            "labels": json.dumps(labels),
-            "label_count": len(labels),
-            "expand": filters.expand,
-        }
-    if filters.text:
-        words = analyze(filters.text)
-        ctes.append(TEXT_SCORES)
-        joins.append("JOIN text_scores t ON t.image = i.id")
-        params |= {
-            "query_words": json.dumps(_query_words(connection, words)),
-            "word_count": len(words),
-            "exact_score": EXACT_TEXT_SCORE,
-            "fuzzy_score": FUZZY_TEXT_SCORE,
-        }
     restrictions, restriction_params = _restrictions(filters)
-    score = _score(bool(labels), filters.match, bool(filters.text))
+    params |= restriction_params
+    total = estimate = None
+    single = False
+    score = _score(bool(labels), filters.match, bool(filters.text), "s.label_score", "s.text_score")
+    if labels:
+        prune = prune and filters.match != MATCH_ALL and not filters.text and not restrictions
+        label_scores = _label_scores(connection, labels, filters, params, prune)
+        if label_scores is None:
+            return None
+        estimate = None if filters.text else label_scores.estimate
+        ctes.append(label_scores.ctes)
+        total = label_scores.total
+        single = label_scores.single and not filters.text and not restrictions
+        sources.append("label_scores l")
+    if filters.text:
+        text_scores = _text_scores(connection, analyze(filters.text), params)
+        if text_scores is None:
+            return None
+        if not labels and text_scores.exact_only_estimate is not None:
+            estimate = text_scores.exact_only_estimate
+            score = repr(EXACT_TEXT_SCORE)  # every match found every word as it is
+        ctes.append(text_scores.ctes)
+        sources.append("text_scores t")
+    walk_newest = False
+    if estimate is not None:
+        images = connection.execute("SELECT max(id) FROM images").fetchone()[0] or 0
+        walk_newest = estimate * estimate > WALK_DENSITY * images
+    # The best label at or above the minimum confidence; 0 when there is none.
+    top_confidence = (
+        "CASE WHEN i.top_confidence >= :min_confidence THEN i.top_confidence ELSE 0.0 END"
+    )
+    if not sources:
+        where = " AND ".join(["i.deleted = 0", *restrictions])
+        return Matches(
+            "", params, f"FROM images i WHERE {where}", "0.0", top_confidence, scored=False
+        )
+    image = sources[0][-1] + ".image"
+    source = sources[0] + "".join(
+        f" JOIN {other} ON {other[-1]}.image = {image}" for other in sources[1:]
+    )
+    if restrictions:
+        source += f" JOIN images i ON i.id = {image} WHERE " + " AND ".join(restrictions)
+    label_score, text_score = (
+        ("l.score" if labels else "NULL"),
+        ("t.score" if filters.text else "NULL"),
+    )
+    raw = " + ".join(
+        part for part, used in ((label_score, labels), (text_score, filters.text)) if used
+    )
+    # One label's rows are an index range: reading them again is cheaper than copying them.
     ctes.append(
-        f"""matches AS (
-    SELECT i.id, i.image_id, {_to_milliseconds("i.indexed_at")} AS indexed_at,
-        {score} AS score, {confidence} AS confidence
-    FROM images i {" ".join(joins)}
-    WHERE {" AND ".join(conditions + restrictions)}
+        f"""scored AS {"NOT " if single else ""}MATERIALIZED (
+    SELECT {image} AS id, {raw} AS raw, {label_score} AS label_score, {text_score} AS text_score,
+        {"l.best" if labels else "NULL"} AS best
+    FROM {source}
 )"""
     )
-    return "WITH " + ",\n".join(ctes), params | restriction_params
+    return Matches(
+        "WITH " + ",\n".join(ctes),
+        params,
+        "FROM scored s JOIN images i ON i.id = s.id",
+        score,
+        "s.best" if labels else top_confidence,
+        scored=True,
+        walk_newest=walk_newest,
+        count=total,
+    )
 
 
-def _score(has_labels: bool, match: str, has_text: bool) -> str:
+def _label_scores(
+    connection: sqlite3.Connection,
+    labels: list[str],
+    filters: Filters,
+    params: dict[str, Any],
+    prune: bool,
+) -> LabelScores | None:
+    """``label_scores (image, score, best)``: per image, the sum of the requested labels' best
+    confidences (at or above the minimum) and the highest of them. match=all joins the labels'
+    rows by primary key, the rarest label first; match=any adds up the rows of any label.
+
+    With ``prune`` (the first page by relevance, several labels), only images that can reach
+    the page are scored: a floor is taken from the full scores of the rarest label's
+    ``size + 1`` most confident images (the page's lowest score is at least that), and an image
+    whose every label is below floor / labels cannot add up to it."""
+    known = connection.execute(
+        f"SELECT value, id, images FROM terms WHERE value IN ({', '.join('?' for _ in labels)})",
+        labels,
+    ).fetchall()
+    if filters.match == MATCH_ALL and len(known) < len(labels):
+        return None
+    if not known:
+        return None
+    column = "best" if filters.expand else "best_name"
+    known = sorted(known, key=lambda row: row["images"])
+    params |= {f"term_{n}": row["id"] for n, row in enumerate(known)}
+    every = ", ".join(f":term_{n}" for n in range(len(known)))
+    estimate = known[0 if filters.match == MATCH_ALL else -1]["images"]
+
+    def scores(images: str = "") -> str:
+        """The label scores of the images that ``images`` admits (a condition on ``@image``)."""
+        if filters.match != MATCH_ALL and len(known) > 1:  # one label: any is all
+            return f"""SELECT image, sum({column}) AS score, max({column}) AS best
+            FROM label_hits WHERE term IN ({every}) AND {column} >= :min_confidence
+                {images.replace("@image", "image", 1)}
+            GROUP BY image"""
+        hits = [f"h{n}" for n in range(len(known))]
+        confidences = [f"{hit}.{column}" for hit in hits]
+        conditions = [
+            condition
+            for n, hit in enumerate(hits)
+            for condition in (
+                f"{hit}.term = :term_{n}",
+                f"{hit}.{column} >= :min_confidence",
+                *([f"{hit}.image = h0.image"] if n else []),
+            )
+        ]
+        best = f"max({', '.join(confidences)})" if len(hits) > 1 else confidences[0]
+        # CROSS JOIN keeps this order: each further label is looked up by (term, image).
+        return f"""SELECT h0.image AS image, {" + ".join(confidences)} AS score, {best} AS best
+            FROM {" CROSS JOIN ".join(f"label_hits {hit}" for hit in hits)}
+            WHERE {" AND ".join(conditions)} {images.replace("@image", "h0.image", 1)}"""
+
+    if not prune or len(known) < 2:
+        # Never copied: ``scored`` copies the matches, once, where it is read more than once.
+        return LabelScores(
+            f"label_scores AS NOT MATERIALIZED ({scores()})", estimate, single=len(known) == 1
+        )
+    floor = f"""(SELECT CASE WHEN score > 0 THEN score - score * {ROUNDING_MARGIN} END
+        FROM ({scores("AND @image IN (SELECT image FROM label_sample)")})
+        ORDER BY score DESC LIMIT 1 OFFSET :size)"""
+    reachable = f"""AND @image IN (SELECT image FROM label_hits WHERE term IN ({every})
+        AND {column} >= max(:min_confidence, coalesce({floor} / {len(known)}, -1e308)))"""
+    ctes = f"""label_sample (image) AS MATERIALIZED (
+    SELECT image FROM label_hits WHERE term = :term_0 AND {column} >= :min_confidence
+    ORDER BY {column} DESC LIMIT :size + 1
+),
+label_scores AS NOT MATERIALIZED ({scores(reachable)})"""
+    if filters.match != MATCH_ALL:
+        # A UNION in image order is a merge of the labels' ranges (each is in image order):
+        # 40 ms at 100k images for three popular labels, count(DISTINCT image) took 65.
+        arms = " UNION ".join(
+            f"SELECT image FROM label_hits WHERE term = :term_{n} AND {column} >= :min_confidence"
+            for n in range(len(known))
+        )
+        total = f"SELECT count(*) FROM ({arms} ORDER BY 1)"
+    else:
+        total = f"SELECT count(*) FROM ({scores()})"
+    return LabelScores(ctes, estimate, total)
+
+
+@dataclass(frozen=True)
+class LabelScores:
+    ctes: str
+    estimate: int  # matches expected: the rarest label's images (all), the most frequent (any)
+    total: str | None = None  # counts the matches when label_scores holds only some of them
+    single: bool = False  # one label's rows: an index range
+
+
+@dataclass(frozen=True)
+class TextScores:
+    ctes: str
+    # When no indexed word is a typo of a query word, every match scores 100, and this is the
+    # fewest images of a query word (else None).
+    exact_only_estimate: int | None
+
+
+def _text_scores(
+    connection: sqlite3.Connection, words: list[str], params: dict[str, Any]
+) -> TextScores | None:
+    """``text_scores (image, score)``: the images that have, for each query word, a word
+    within its allowed edits; 100 when each found itself, else 50 (query_words holds every
+    indexed word that answers a query word, flagged when it is the word itself)."""
+    query_words = _query_words(connection, words)
+    if not words or {position for position, _, _ in query_words} != set(range(len(words))):
+        return None  # a word that no image has: operator "and" matches nothing
+    estimate = None
+    if all(exact for _, _, exact in query_words):
+        estimate = min(
+            connection.execute(
+                "SELECT count(*) FROM text_postings WHERE word = ?", (word,)
+            ).fetchone()[0]
+            for _, word, _ in query_words
+        )
+    params |= {
+        "query_words": json.dumps(query_words),
+        "word_count": len(words),
+        "exact_score": EXACT_TEXT_SCORE,
+        "fuzzy_score": FUZZY_TEXT_SCORE,
+    }
+    return TextScores(
+        """query_words (position, word, exact) AS (
+    SELECT json_extract(value, '$[0]'), json_extract(value, '$[1]'), json_extract(value, '$[2]')
+    FROM json_each(:query_words)
+),
+text_hits AS (
+    SELECT p.image, q.position, max(q.exact) AS exact
+    FROM query_words q JOIN text_postings p ON p.word = q.word
+    GROUP BY p.image, q.position
+),
+text_scores (image, score) AS (
+    SELECT image,
+        CASE WHEN sum(exact) = :word_count THEN :exact_score ELSE :fuzzy_score END
+    FROM text_hits GROUP BY image
+    HAVING count(*) = :word_count
+)""",
+        estimate,
+    )
+
+
+def _query_words(connection: sqlite3.Connection, words: list[str]) -> list[list[Any]]:
+    """[position, word id, exact] for every indexed word that answers a query word."""
+    vocabulary = _vocabulary(connection, words)
+    rows = []
+    for position, word in enumerate(words):
+        edits = allowed_edits(word)
+        rows += [
+            [position, word_id, int(candidate == word)]
+            for candidate, word_id in vocabulary.items()
+            if candidate == word or within_edits(word, candidate, edits)
+        ]
+    return rows
+
+
+def _vocabulary(connection: sqlite3.Connection, words: list[str]) -> dict[str, int]:
+    """The distinct indexed words (with their ids) that could answer a query word: the words
+    themselves, and those whose length allows a fuzzy match."""
+    lengths = [
+        (len(word) - edits, len(word) + edits) for word in words if (edits := allowed_edits(word))
+    ]
+    rows = connection.execute(
+        f"SELECT value, id FROM words WHERE value IN ({', '.join('?' for _ in words)})", words
+    ).fetchall()
+    if lengths:
+        rows += connection.execute(
+            "SELECT value, id FROM words WHERE length(value) BETWEEN ? AND ?",
+            (min(low for low, _ in lengths), max(high for _, high in lengths)),
+        ).fetchall()
+    return dict(rows)
+
+
+def _score(
+    has_labels: bool, match: str, has_text: bool, label: str = "l.score", text: str = "t.score"
+) -> str:
     """The relevance score from label_scores (l) and text_scores (t), added up as Lucene does:
     it sums a boolean query's clause scores and rounds the sum to a 32-bit float. With
     match=all, labels and text are clauses of one query; with match=any, the labels form a
     query of their own, rounded before the text is added. Text scores (50, 100) are exact."""
     if not has_labels:
-        return "t.score" if has_text else "0.0"
-    label_score = "l.score" if match == MATCH_ALL else "float32(l.score)"
-    return f"float32({label_score} + t.score)" if has_text else f"float32({label_score})"
+        return text if has_text else "0.0"
+    label_score = label if match == MATCH_ALL else f"float32({label})"
+    return f"float32({label_score} + {text})" if has_text else f"float32({label_score})"
 
 
 def _narrows(filters: Filters) -> bool:
@@ -485,6 +899,70 @@ def _narrows(filters: Filters) -> bool:
     return any(
         (filters.labels, filters.text, filters.bucket, filters.prefix, filters.since, filters.until)
     )
+
+
+# -- one page --------------------------------------------------------------------------------------
+
+
+# sort=newest walks the images newest first when matches ** 2 > WALK_DENSITY * images: it
+# then expects to read images / matches * 21 index entries for a page of 20 (plus one), fewer
+# than the matches it would sort otherwise.
+WALK_DENSITY = 21
+
+# Relative distance within which a 32-bit rounding (two for match=any with text) can move a
+# score: 2 ** -23 per rounding, taken with room to spare.
+ROUNDING_MARGIN = 1e-6
+
+
+def _page(
+    matches: Matches,
+    columns: tuple[tuple[str, str], ...],
+    after: tuple[str, dict[str, Any]],
+    size: int,
+) -> tuple[str, dict[str, Any]]:
+    """The total and one page of the matches in sort order after the cursor, plus one row to
+    tell whether another page exists; documents are read for the page's rows only.
+
+    When the first sort column is computed in ``scored``, only the matches that can reach the
+    page join the images table: those whose value is at or above the ``bound``, the
+    ``size + 1``-th best value among those surely beyond the cursor's value (every match equal
+    to the bound is kept, so the tie-breakers decide among them; the margin keeps those that
+    the 32-bit rounding of the score could lift to it)."""
+    after_condition, after_params = after
+    params = matches.params | after_params | {"limit": size + 1, "size": size}
+    first = columns[0][0]
+    expressions = {
+        "score": matches.score,
+        "confidence": matches.confidence,
+        "indexed_at": f"substr(i.indexed_at, 1, {MILLISECOND_TIME_LENGTH})",
+        "image_id": "i.image_id",
+    }
+    selected = ", ".join(f"{expressions[column]} AS {column}" for column, _ in columns)
+    rows = f"SELECT i.id, {selected} {matches.source}"
+    newest_first = first == "indexed_at" or (first == "score" and matches.constant_score)
+    bounded = {"score": "raw", "confidence": "best"}.get(first)
+    if newest_first and matches.walk_newest:
+        rows = f"""SELECT i.id, {selected} FROM images i INDEXED BY images_by_newest
+            WHERE i.deleted = 0 AND i.id IN (SELECT id FROM scored)"""
+    elif matches.scored and bounded and (bounded == "raw" or matches.confidence == "s.best"):
+        beyond = (
+            f"WHERE {bounded} < :after_0 - abs(:after_0) * {ROUNDING_MARGIN}"
+            if after_params
+            else ""
+        )
+        # The bound less the margin, in one scalar subquery (SQLite evaluates it once).
+        bound = f"""(SELECT {bounded} - abs({bounded}) * {ROUNDING_MARGIN} FROM scored {beyond}
+            ORDER BY {bounded} DESC LIMIT 1 OFFSET :size)"""
+        rows += f" WHERE s.{bounded} >= coalesce({bound}, -1e308)"  # no bound: every match
+    order = ", ".join(f"{column} {direction}" for column, direction in columns)
+    if first == "score" and matches.constant_score:
+        order = ", ".join(f"{column} {direction}" for column, direction in columns[1:])
+    sql = f"""{matches.ctes}{"," if matches.ctes else "WITH"}
+    page AS (SELECT * FROM ({rows}) WHERE {after_condition} ORDER BY {order} LIMIT :limit)
+    SELECT ({matches.total}) AS total, page.*,
+        (SELECT document FROM documents WHERE image = page.id) AS document
+    FROM (SELECT 1) LEFT JOIN page ORDER BY {order}"""
+    return sql, params
 
 
 def _restrictions(filters: Filters) -> tuple[list[str], dict[str, Any]]:
@@ -512,23 +990,6 @@ def _to_milliseconds(column: str) -> str:
     date fields keep milliseconds, so times within one millisecond tie there, in filters and
     sorts alike."""
     return f"substr({column}, 1, {MILLISECOND_TIME_LENGTH})"
-
-
-def _page(
-    matches: str,
-    params: dict[str, Any],
-    columns: tuple[tuple[str, str], ...],
-    query: SearchQuery,
-) -> tuple[str, dict[str, Any]]:
-    """One page of ``matches`` in sort order after the cursor, plus one row to tell whether
-    another page exists; documents are fetched for the page's rows only."""
-    order = ", ".join(f"{column} {direction}" for column, direction in columns)
-    after, after_params = _after_cursor(columns, query.after)
-    sql = f"""{matches},
-    page AS (SELECT * FROM matches WHERE {after} ORDER BY {order} LIMIT :limit)
-    SELECT page.*, (SELECT document FROM documents WHERE image = page.id) AS document
-    FROM page ORDER BY {order}"""
-    return sql, params | after_params | {"limit": query.size + 1}
 
 
 def _sort_key(row: sqlite3.Row, columns: tuple[tuple[str, str], ...]) -> tuple[Any, ...]:
@@ -579,35 +1040,6 @@ def _after_value(column: str, value: Any) -> Any:
         return from_epoch_millis(value)
     except InvalidTime as error:
         raise QueryRejected(f"search_after: {error}") from None
-
-
-def _query_words(connection: sqlite3.Connection, words: list[str]) -> list[list[Any]]:
-    """[position, indexed word, exact] for every indexed word that answers a query word."""
-    vocabulary = _vocabulary(connection, words)
-    rows = []
-    for position, word in enumerate(words):
-        edits = allowed_edits(word)
-        rows.append([position, word, 1])
-        rows += [
-            [position, candidate, 0]
-            for candidate in vocabulary
-            if candidate != word and within_edits(word, candidate, edits)
-        ]
-    return rows
-
-
-def _vocabulary(connection: sqlite3.Connection, words: list[str]) -> list[str]:
-    """The distinct indexed words whose length allows a fuzzy match of some query word."""
-    lengths = [
-        (len(word) - edits, len(word) + edits) for word in words if (edits := allowed_edits(word))
-    ]
-    if not lengths:
-        return []
-    rows = connection.execute(
-        "SELECT word FROM vocabulary WHERE length(word) BETWEEN ? AND ?",
-        (min(low for low, _ in lengths), max(high for _, high in lengths)),
-    )
-    return [row[0] for row in rows]
 
 
 def float32(value: float | None) -> float | None:
