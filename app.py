@@ -8,10 +8,14 @@ from chalicelib.api.gallery import gallery_page
 from chalicelib.api.http import error_response, json_api, request_body, route_options
 from chalicelib.api.params import LABELS_PARAMS, SEARCH_PARAMS
 from chalicelib.components import Components
+from chalicelib.logs import use_json_logs
+from chalicelib.rate import maximum_concurrency
 from chalicelib.settings import Settings
 
-app = Chalice(app_name="image-label-search")
+app = Chalice(app_name="image-label-search", configure_logs=False)
 components = Components()
+# JSON lines with the request id from every function, at LOG_LEVEL (chalicelib/logs.py).
+use_json_logs(app, lambda: components.logger)
 
 # The event source, auth and CORS are fixed when the app is packaged, so they are read at import
 # time (chalice sets the stage's environment variables before importing this module).
@@ -29,6 +33,8 @@ class BatchNotFullyProcessed(Exception):
     queue_arn=deployment.queue_arn,
     batch_size=deployment.batch_size,
     maximum_batching_window_in_seconds=deployment.max_batching_window_seconds,
+    # Derived from REKOGNITION_TPS (chalicelib/rate.py); None leaves the mapping unbounded.
+    maximum_concurrency=maximum_concurrency(deployment),
 )
 def index_images(event):
     failed = components.ingestor.process(record.to_dict() for record in event)

@@ -1,6 +1,6 @@
 """Cold start: import time of app.py in fresh processes, and the deployment package's size.
 
-    .venv/bin/python -m bench.cold_start [--runs 15] [--skip-package]
+    .venv/bin/python -m bench.cold_start [--runs 15] [--skip-package] [--library REQUIREMENT]
 
 * Import time: ``import app`` in a fresh interpreter (median of ``--runs``), against importing
   chalice and boto3 alone, in the development virtualenv; then the same two inside the unzipped
@@ -9,6 +9,11 @@
 * Package: ``chalice package`` run on a copy of the app in a temporary folder (it downloads
   Lambda-platform wheels from PyPI); the zipped size, against the zipped app code alone, and the
   largest top-level entries.
+* The logging and metrics library the issue names as the ecosystem's convention
+  (``--library``, default aws-lambda-powertools 3.37.0), installed beside the unzipped package
+  as ``chalice package`` would bundle it: what it adds to the zip, and ``import app`` plus its
+  Logger and Metrics modules against the same chalice + boto3 baseline. chalicelib/logs.py
+  says why the functions do not use it.
 """
 
 from __future__ import annotations
@@ -37,6 +42,9 @@ TIMER = "import time; t = time.perf_counter(); import {modules}; print(time.perf
 MB = 1024 * 1024
 # What Lambda's Python runtime already provides (boto3 and its dependency tree).
 RUNTIME_PROVIDED = ("boto3", "botocore", "s3transfer", "jmespath", "dateutil", "six")
+LIBRARY = "aws-lambda-powertools==3.37.0"
+# What the functions would import from it: its Logger and its EMF Metrics.
+LIBRARY_IMPORTS = "aws_lambda_powertools.logging, aws_lambda_powertools.metrics"
 
 
 def import_seconds(
@@ -167,6 +175,28 @@ def runtime_provided_modules(target: Path) -> Path:
     return target
 
 
+def with_library(unzipped: Path, target: Path, requirement: str) -> Path:
+    """A copy of the unzipped package with ``requirement`` installed into it (from PyPI, wheels
+    only, no .pyc: as chalice packages a requirement)."""
+    shutil.copytree(unzipped, target, symlinks=True)
+    pip = [sys.executable, "-m", "pip", "install", "--quiet", "--no-compile"]
+    subprocess.run(
+        [*pip, "--only-binary=:all:", "--target", str(target), requirement],
+        check=True,
+        capture_output=True,
+        timeout=600,
+    )
+    return target
+
+
+def zipped_size(folder: Path, archive_path: Path) -> int:
+    with zipfile.ZipFile(archive_path, "w", zipfile.ZIP_DEFLATED) as archive:
+        for file in sorted(folder.rglob("*")):
+            if file.is_file() and "__pycache__" not in file.parts:
+                archive.write(file, file.relative_to(folder))
+    return archive_path.stat().st_size
+
+
 def size_without(package: Path, provided: tuple[str, ...] = RUNTIME_PROVIDED) -> int:
     """Zipped bytes of the package without the runtime-provided distributions (and their
     dist-info folders): what the package would weigh if requirements.txt left boto3 out."""
@@ -233,6 +263,8 @@ def run(args) -> Report:
             with zipfile.ZipFile(package) as archive:
                 archive.extractall(unzipped)
             runtime = runtime_provided_modules(workdir / "runtime")
+            library = with_library(unzipped, workdir / "with-library", args.library)
+            library_size = zipped_size(library, workdir / "with-library.zip")
             isolated = {
                 "app (package)": {
                     "modules": "app",
@@ -248,34 +280,58 @@ def run(args) -> Report:
                     "path": unzipped,
                     "runtime": runtime,
                 },
+                "app + library (package)": {
+                    "modules": f"app, {LIBRARY_IMPORTS}",
+                    "cwd": library,
+                    "extra_args": ("-S",),
+                    "path": library,
+                    "runtime": runtime,
+                },
             }
+            library_rows = []
             try:
                 # Lambda's code folder is read-only: without .pyc in the zip, every cold start
                 # compiles every module. Measured as shipped, then precompiled.
-                times = median_imports(isolated, args.runs)
-                rows.append(
-                    _import_row(
-                        "package as shipped (no .pyc), python -S",
-                        times["app (package)"],
-                        times["chalice + boto3 (package)"],
+                for where, compile_first in (
+                    ("package as shipped (no .pyc), python -S", False),
+                    ("package precompiled (.pyc), python -S", True),
+                ):
+                    if compile_first:
+                        for folder in (unzipped, library):
+                            subprocess.run(
+                                [sys.executable, "-m", "compileall", "-q", str(folder)],
+                                check=True,
+                                capture_output=True,
+                                timeout=300,
+                            )
+                    times = median_imports(isolated, args.runs)
+                    baseline = times["chalice + boto3 (package)"]
+                    rows.append(_import_row(where, times["app (package)"], baseline))
+                    library_rows.append(
+                        _import_row(where, times["app + library (package)"], baseline)
                     )
-                )
-                subprocess.run(
-                    [sys.executable, "-m", "compileall", "-q", str(unzipped)],
-                    check=True,
-                    capture_output=True,
-                    timeout=300,
-                )
-                times = median_imports(isolated, args.runs)
-                rows.append(
-                    _import_row(
-                        "package precompiled (.pyc), python -S",
-                        times["app (package)"],
-                        times["chalice + boto3 (package)"],
-                    )
-                )
             except RuntimeError as error:
                 report.note(f"import inside the unzipped package failed: {error}")
+            report.add_rows(
+                f"{args.library} (not shipped): deployment package",
+                [
+                    {
+                        "what": "deployment.zip with the library",
+                        "zipped_mb": library_size / MB,
+                        "baseline_package_mb": size / MB,
+                        "vs_package": ratio(library_size, size),
+                    }
+                ],
+            )
+            report.add_rows(
+                f"{args.library} (not shipped): import app + Logger + Metrics",
+                library_rows,
+            )
+            for row in library_rows:
+                report.note(
+                    f"with {args.library} ({row['where']}): {row['vs_baseline']:.2f}x "
+                    "chalice + boto3, against the 1.3x bound the library had to keep"
+                )
     report.add_rows("import time (median of fresh processes)", rows)
     for row in rows:
         report.goal(
@@ -314,6 +370,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--runs", type=int, default=15, help="fresh processes per variant")
     parser.add_argument(
         "--skip-package", action="store_true", help="no chalice package (no PyPI access)"
+    )
+    parser.add_argument(
+        "--library",
+        default=LIBRARY,
+        help="logging/metrics library measured beside the package (a pip requirement)",
     )
     args = parser.parse_args(argv)
     run(args).write()

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
+from datetime import timedelta
 from functools import cached_property
 
 import boto3
@@ -15,8 +16,13 @@ from botocore.config import Config
 
 from chalicelib.api.search_service import ImageLinks, SearchService
 from chalicelib.api.uploads import UploadForms
+from chalicelib.call_timing import AttemptTimer
 from chalicelib.ingest import BatchIngestor
+from chalicelib.late_events import LateEventCheck
 from chalicelib.logs import get_logger
+from chalicelib.metrics import BatchMetrics
+from chalicelib.rate import CallRateLimiter, ingestion_rate
+from chalicelib.redelivery import ThrottledRedelivery
 from chalicelib.rekognition import LabelOptions, RekognitionLabeler
 from chalicelib.search.cursor import CursorCodec, signing_key
 from chalicelib.settings import Settings
@@ -57,9 +63,18 @@ class Components:
 
     @cached_property
     def rekognition(self):
-        return self.session.client(
+        client = self.session.client(
             "rekognition", region_name=self.settings.region, config=self.aws_config
         )
+        rate = ingestion_rate(self.settings)
+        if rate is not None:
+            # One limiter per execution environment: Lambda runs one invocation in each.
+            CallRateLimiter(rate).attach(client)
+        return client
+
+    @cached_property
+    def sqs(self):
+        return self.session.client("sqs", region_name=self.settings.region, config=self.aws_config)
 
     @cached_property
     def s3(self):
@@ -116,6 +131,11 @@ class Components:
         )
 
     @cached_property
+    def metrics(self) -> BatchMetrics:
+        # EMF lines on stdout (chalicelib/metrics.py); a local run may give it another stream.
+        return BatchMetrics(self.settings.stage)
+
+    @cached_property
     def ingestor(self) -> BatchIngestor:
         return BatchIngestor(
             labeler=self.labeler,
@@ -124,4 +144,25 @@ class Components:
             region=self.settings.region,
             logger=self.logger,
             image_bucket=self.settings.image_bucket,
+            metrics=self.metrics,
+            redelivery=self.redelivery,
+            late_events=LateEventCheck(
+                lambda: self.s3, timedelta(days=self.settings.tombstone_retention_days)
+            ),
+            call_timer=self.rekognition_timer,
         )
+
+    @cached_property
+    def rekognition_timer(self) -> AttemptTimer:
+        # Registered last on the client: the rate limiter's waits are not Rekognition's latency.
+        return AttemptTimer().attach(self.rekognition)
+
+    @cached_property
+    def redelivery(self) -> ThrottledRedelivery | None:
+        settings = self.settings
+        # Only under a quota: then the role may send to its queue (localdev/aws/policy.py). And
+        # only with partial batch responses: a raised BatchNotFullyProcessed would retry the
+        # originals of copies already sent (preflight refuses the pair as well).
+        if settings.rekognition_tps and settings.partial_batch_response:
+            return ThrottledRedelivery(self.sqs)
+        return None

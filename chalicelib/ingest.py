@@ -29,12 +29,24 @@ from datetime import UTC, datetime
 from typing import Any
 
 from chalicelib import documents
+from chalicelib.call_timing import WallTimer
 from chalicelib.eligibility import skip_reason
 from chalicelib.events import CREATED, IgnoredEvent, MalformedMessage, ObjectEvent, read_message
-from chalicelib.rekognition import ImageAnalysis, RekognitionLabeler, UnprocessableImage
+from chalicelib.late_events import LateEventCheck, LateEventCheckFailed
+from chalicelib.metrics import BatchFigures, BatchMetrics, oldest_message_age_seconds
+from chalicelib.redelivery import ThrottledRedelivery
+from chalicelib.rekognition import (
+    ImageAnalysis,
+    RekognitionLabeler,
+    RekognitionThrottled,
+    UnprocessableImage,
+)
 from chalicelib.store.base import FAILED, STALE, ImageStore, ImageWrite, StoreUnavailable
 
 INDEXED, DELETED, SKIPPED = "indexed", "deleted", "skipped"
+# Rekognition still throttled after botocore's retries: the message is sent back (redelivery.py)
+# or, without a quota setting, retried in place like a failure.
+THROTTLED = "throttled"
 
 # How much of a failed message's body its log line quotes: a whole S3 notification (about a
 # kilobyte) fits, a pathological body is cut.
@@ -52,6 +64,8 @@ class _Work:
     document: dict[str, Any] | None = None
     outcome: str | None = None
     reason: str | None = None
+    rekognition_ms: float | None = None  # the labeler's time for this image, when called
+    throttled: bool = False  # the labeler's answer was a throttling error
 
     @property
     def pending(self) -> bool:
@@ -76,6 +90,10 @@ class BatchIngestor:
         logger: logging.Logger,
         clock: Callable[[], datetime] = lambda: datetime.now(UTC),
         image_bucket: str | None = None,
+        metrics: BatchMetrics | None = None,
+        redelivery: ThrottledRedelivery | None = None,
+        late_events: LateEventCheck | None = None,
+        call_timer: WallTimer | None = None,
     ):
         self._labeler = labeler
         self._store = store
@@ -84,6 +102,11 @@ class BatchIngestor:
         self._log = logger
         self._clock = clock
         self._image_bucket = image_bucket
+        self._metrics = metrics
+        self._redelivery = redelivery
+        self._late_events = late_events
+        # Rekognition's own time per image (chalicelib/call_timing.py), for RekognitionLatency.
+        self._call_timer = call_timer or WallTimer()
 
     def process(self, records: Iterable[Mapping]) -> list[str]:
         """Handle one batch of Lambda SQS records; return the ids of messages to retry."""
@@ -112,6 +135,9 @@ class BatchIngestor:
             self._log_work(item)
             if item.outcome == FAILED:
                 failed.add(item.message_id)
+        failed |= self._send_back_throttled(records, work, failed)
+        if self._metrics:
+            self._metrics.publish(self._figures(records, work, failed))
         # Keep the order of the batch, which makes logs and tests easier to read.
         return [record["messageId"] for record in records if record["messageId"] in failed]
 
@@ -170,10 +196,33 @@ class BatchIngestor:
             for item in items:
                 item.finish(FAILED, f"search store unavailable: {error}")
             return
+        unknown = []
         for item in items:
             current = stored.get(item.image_id)
             if current and not documents.supersedes(item.position, current):
                 item.finish(SKIPPED, "stale event: a newer or equal state is already stored")
+            elif current is None:
+                unknown.append(item)
+        self._check_late(unknown)
+
+    def _check_late(self, items: list[_Work]) -> None:
+        """A create older than the tombstone horizon may have lost its tombstone to compact:
+        it is indexed only if S3 still serves that object (chalicelib/late_events.py). A
+        backfill's events are mostly that old: their HeadObject calls run side by side."""
+        if self._late_events is None:
+            return
+        late = [item for item in items if self._late_events.needs_check(item.event)]
+        for item, result in zip(late, self._executor.map(self._late_reason, late), strict=True):
+            if isinstance(result, LateEventCheckFailed):
+                item.finish(FAILED, str(result))
+            elif result:
+                item.finish(SKIPPED, result)
+
+    def _late_reason(self, item: _Work) -> str | LateEventCheckFailed | None:
+        try:
+            return self._late_events.skip_reason(item.event)
+        except LateEventCheckFailed as error:  # fails this message alone
+            return error
 
     # -- 4. labelling ---------------------------------------------------------------------------
 
@@ -189,15 +238,21 @@ class BatchIngestor:
                 item.analysis = result
             elif isinstance(result, UnprocessableImage):
                 item.finish(SKIPPED, result.reason)
+            elif isinstance(result, RekognitionThrottled):
+                item.throttled = True
+                item.finish(THROTTLED, result.reason)
             else:
                 item.finish(FAILED, f"Rekognition error: {type(result).__name__}: {result}")
 
     def _analyze(self, item: _Work) -> ImageAnalysis | Exception:
         event = item.event
+        self._call_timer.reset()
         try:
             return self._labeler.analyze(event.bucket, event.key, event.version_id)
         except Exception as error:  # reported per message, never fails the whole batch
             return error
+        finally:
+            item.rekognition_ms = self._call_timer.seconds() * 1000
 
     # -- 5. documents and the write -------------------------------------------------------------
 
@@ -261,6 +316,40 @@ class BatchIngestor:
         else:
             item.finish(INDEXED if item.analysis else DELETED)
 
+    # -- throttling -------------------------------------------------------------------------------
+
+    def _send_back_throttled(
+        self, records: list[Mapping], work: list[_Work], failed: set[str]
+    ) -> set[str]:
+        """The ids to retry among messages held up only by throttling: with a redelivery (the
+        stage sets REKOGNITION_TPS) each goes back as a delayed copy and is acknowledged,
+        which keeps it from counting toward maxReceiveCount; without one, or when its copy is
+        refused, it is retried in place like any failure."""
+        throttled = {item.message_id for item in work if item.outcome == THROTTLED} - failed
+        if not throttled or self._redelivery is None:
+            return throttled
+        held_up = [record for record in records if record["messageId"] in throttled]
+        return set(self._redelivery.redeliver(held_up))
+
+    # -- metrics ----------------------------------------------------------------------------------
+
+    def _figures(self, records: list[Mapping], work: list[_Work], failed: set[str]) -> BatchFigures:
+        outcomes = [item.outcome for item in work]
+        return BatchFigures(
+            messages=len(records),
+            indexed=outcomes.count(INDEXED),
+            deleted=outcomes.count(DELETED),
+            skipped=outcomes.count(SKIPPED),
+            failed=len(failed),
+            throttled=sum(item.throttled for item in work),
+            rekognition_ms=[
+                item.rekognition_ms for item in work if item.rekognition_ms is not None
+            ],
+            oldest_message_age_seconds=oldest_message_age_seconds(
+                records, self._clock().timestamp() * 1000
+            ),
+        )
+
     # -- logs -------------------------------------------------------------------------------------
 
     def _log_failed_message(
@@ -298,7 +387,7 @@ class BatchIngestor:
     def _log_work(self, item: _Work) -> None:
         event = item.event
         self._log.log(
-            logging.WARNING if item.outcome == FAILED else logging.INFO,
+            logging.WARNING if item.outcome in (FAILED, THROTTLED) else logging.INFO,
             f"image {item.outcome}",
             extra={
                 "outcome": item.outcome,

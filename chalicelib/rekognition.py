@@ -13,22 +13,43 @@ from typing import Any
 from botocore.exceptions import ClientError
 
 # Errors that say "this object is not something Rekognition can label". Retrying cannot help,
-# so the image is skipped with this reason. Other errors (throttling after botocore's retries,
-# access denied, InvalidS3ObjectException, which also covers missing permissions) are failures:
-# the message is retried and, in the end, kept in the dead-letter queue.
+# so the image is skipped with this reason. Other errors (access denied,
+# InvalidS3ObjectException, which also covers missing permissions) are failures: the message is
+# retried and, in the end, kept in the dead-letter queue.
 UNPROCESSABLE_IMAGE_ERRORS = {
     "InvalidImageFormatException": "not an image format Rekognition accepts",
     "ImageTooLargeException": "image is larger than Rekognition accepts",
     "InvalidParameterException": "Rekognition rejected the image (for example, too small)",
 }
+# "Too many calls", still so after botocore's retries: the image is fine, the moment is not.
+# Rekognition's modelled codes (ProvisionedThroughputExceededException is the TPS quota, HTTP
+# 400; ThrottlingException the service's own load); 429 is how botocore surfaces a throttle
+# whose body names no code (the status becomes the code).
+THROTTLING_ERRORS = frozenset({"ProvisionedThroughputExceededException", "ThrottlingException"})
+THROTTLING_STATUS = 429
 
 
-class UnprocessableImage(Exception):
-    """Rekognition will never label this object; skip it with ``reason``."""
+class LabelingError(Exception):
+    """Rekognition answered, but not with labels; ``reason`` says why, for the image's log."""
 
     def __init__(self, reason: str):
         super().__init__(reason)
         self.reason = reason
+
+
+class UnprocessableImage(LabelingError):
+    """Rekognition will never label this object; skip it with ``reason``."""
+
+
+class RekognitionThrottled(LabelingError):
+    """Rekognition refused for the rate after every retry; the message should come back later
+    without counting as a failed attempt (see chalicelib/redelivery.py)."""
+
+
+def is_throttling(error: ClientError) -> bool:
+    code = error.response.get("Error", {}).get("Code", "")
+    status = error.response.get("ResponseMetadata", {}).get("HTTPStatusCode")
+    return code in THROTTLING_ERRORS or status == THROTTLING_STATUS
 
 
 @dataclass(frozen=True)
@@ -68,6 +89,11 @@ class RekognitionLabeler:
             code = error.response.get("Error", {}).get("Code", "")
             if code in UNPROCESSABLE_IMAGE_ERRORS:
                 raise UnprocessableImage(f"{UNPROCESSABLE_IMAGE_ERRORS[code]} ({code})") from error
+            if is_throttling(error):
+                attempts = error.response.get("ResponseMetadata", {}).get("RetryAttempts", 0)
+                raise RekognitionThrottled(
+                    f"Rekognition throttled ({code}) after {attempts + 1} attempts"
+                ) from error
             raise
 
     def _analyze(self, image: dict) -> ImageAnalysis:

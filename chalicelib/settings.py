@@ -51,8 +51,17 @@ class Settings:
     detect_faces: bool = False
     # As many concurrent calls as a batch has messages: a batch of 10 takes one round trip.
     rekognition_concurrency: int = 10
+    # The account's Rekognition quota in calls per second (Service Quotas, per operation), or
+    # None: no bound, as before. When set, chalicelib/rate.py derives the event source's
+    # maximum concurrency and each execution environment's call rate from it.
+    rekognition_tps: float | None = None
+    # "adaptive" (client-side rate limiting after a throttle) when rekognition_tps is set.
     aws_retry_mode: str = "standard"
     aws_max_attempts: int = 6
+    # How long a tombstone is kept (compact removes older ones) and the age beyond which a
+    # create with no stored state is checked against S3 first (chalicelib/late_events.py).
+    # Preflight requires it to cover the queue's plus the DLQ's retention (4 + 14 days).
+    tombstone_retention_days: int = 30
 
     # Search cluster. No endpoint means the embedded store, which only local runs have: a
     # deployed function refuses to start without an endpoint (see _search_endpoint).
@@ -82,11 +91,14 @@ class Settings:
     cursor_secret: str | None = field(default=None, repr=False)
 
     log_level: str = "INFO"
+    # The Stage dimension of the batch metrics (chalicelib/metrics.py); deploy sets STAGE.
+    stage: str = "local"
 
     @classmethod
     def from_environ(cls, environ: Mapping[str, str] | None = None) -> Settings:
         env = _Env(os.environ if environ is None else environ)
         defaults = cls()
+        rekognition_tps = env.optional_number("REKOGNITION_TPS", 1, 10_000)
         return cls(
             region=env.text("AWS_REGION") or env.text("AWS_DEFAULT_REGION") or defaults.region,
             queue_name=env.text("QUEUE_NAME") or defaults.queue_name,
@@ -112,10 +124,16 @@ class Settings:
             rekognition_concurrency=env.integer(
                 "REKOGNITION_CONCURRENCY", defaults.rekognition_concurrency, 1, 64
             ),
+            rekognition_tps=rekognition_tps,
             aws_retry_mode=env.choice(
-                "AWS_RETRY_MODE", defaults.aws_retry_mode, ("standard", "adaptive")
+                "AWS_RETRY_MODE",
+                "adaptive" if rekognition_tps else defaults.aws_retry_mode,
+                ("standard", "adaptive"),
             ),
             aws_max_attempts=env.integer("AWS_MAX_ATTEMPTS", defaults.aws_max_attempts, 1, 20),
+            tombstone_retention_days=env.integer(
+                "TOMBSTONE_RETENTION_DAYS", defaults.tombstone_retention_days, 1, 3650
+            ),
             search_endpoint=_search_endpoint(env),
             search_username=env.text("SEARCH_USERNAME"),
             search_password=env.text("SEARCH_PASSWORD"),
@@ -141,6 +159,7 @@ class Settings:
             log_level=env.choice(
                 "LOG_LEVEL", defaults.log_level, ("DEBUG", "INFO", "WARNING", "ERROR")
             ),
+            stage=env.text("STAGE") or defaults.stage,
         )
 
 
@@ -219,6 +238,12 @@ class _Env:
                 f"{name} must be a number between {low:g} and {high:g}, got {raw!r}"
             ) from None
         return self._in_range(name, value, low, high)
+
+    def optional_number(self, name: str, low: float, high: float) -> float | None:
+        """A number when the variable is set, None (the setting is off) when it is not."""
+        if self.text(name) is None:
+            return None
+        return self.number(name, low, low, high)
 
     def flag(self, name: str, default: bool) -> bool:
         raw = self.text(name)

@@ -1,7 +1,8 @@
 """Command line tools that work against the local stack and against real AWS alike.
 
     python -m localdev.cli upload PATH... --bucket B [--prefix P]
-    python -m localdev.cli backfill --bucket B --queue-url URL [--prefix P]
+    python -m localdev.cli backfill --bucket B --queue-url URL [--prefix P] [--rate N]
+        [--stage S] [--start-after KEY] [--dry-run] [--no-count]
     python -m localdev.cli search LABEL... --api URL [--min-confidence N] [--match any]
         [--auth iam|api_key|none] [--api-key KEY] [--region R]
 
@@ -19,18 +20,27 @@ import contextlib
 import io
 import json
 import os
+import shlex
 import sys
 import urllib.error
 import urllib.parse
 import urllib.request
-from collections.abc import Iterator
-from datetime import UTC
-from urllib.parse import quote_plus
+from pathlib import Path
 
 import boto3
 from botocore.exceptions import BotoCoreError, ClientError
 
-from chalicelib.eligibility import SUPPORTED_EXTENSIONS
+from chalicelib.settings import Settings
+from localdev.aws import chalice_config
+from localdev.backfill import (
+    BackfillError,
+    BackfillRequest,
+    census,
+    list_objects,
+    queue_retention,
+    retention_warning,
+)
+from localdev.backfill import backfill as run_backfill
 from localdev.cli_errors import CliError, aws_error_line, http_error_line, unreachable_line
 from localdev.progress import progress
 from localdev.proxy.signing import (
@@ -43,7 +53,6 @@ from localdev.proxy.signing import (
 )
 from localdev.upload_plan import CONTENT_TYPES, UploadPlan, normalized_prefix, plan_upload
 
-SQS_BATCH_LIMIT = 10
 LOCAL_EXAMPLE = """\
 example against the local stack (`make run` prints these values):
   export AWS_ACCESS_KEY_ID=local AWS_SECRET_ACCESS_KEY=local AWS_DEFAULT_REGION=us-east-1
@@ -103,50 +112,71 @@ def report_skipped(plan: UploadPlan, out) -> None:
 # -- backfill --------------------------------------------------------------------------------------
 
 
-def existing_images(s3, bucket: str, prefix: str) -> Iterator[dict]:
-    for page in s3.get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=prefix):
-        for obj in page.get("Contents", []):
-            if obj["Key"].lower().endswith(SUPPORTED_EXTENSIONS):
-                yield obj
-
-
-def synthetic_event(bucket: str, obj: dict, region: str) -> str:
-    """An S3 event notification for an object that already exists.
-
-    It carries no sequencer, so it orders by event time (the object's LastModified): it indexes
-    images the index lacks but never overrides the state that real events produced.
-    """
-    record = {
-        "eventVersion": "2.1",
-        "eventSource": "aws:s3",
-        "awsRegion": region,
-        "eventTime": obj["LastModified"].astimezone(UTC).isoformat(),
-        "eventName": "ObjectCreated:Backfill",
-        "s3": {
-            "s3SchemaVersion": "1.0",
-            "bucket": {"name": bucket, "arn": f"arn:aws:s3:::{bucket}"},
-            "object": {"key": quote_plus(obj["Key"]), "size": obj["Size"], "eTag": obj["ETag"]},
-        },
-    }
-    return json.dumps({"Records": [record]})
-
-
-def backfill(bucket: str, queue_url: str, prefix: str = "", s3=None, sqs=None) -> int:
+def backfill(bucket: str, queue_url: str, prefix: str = "", s3=None, sqs=None, **options) -> int:
     """Enqueue one synthetic event per existing image; returns how many were sent."""
+    request = BackfillRequest(bucket, queue_url, prefix, **options)
     s3 = s3 or session().client("s3")
     sqs = sqs or session().client("sqs")
-    region = s3.meta.region_name
-    objects = list(existing_images(s3, bucket, prefix))
-    batches = [objects[n : n + SQS_BATCH_LIMIT] for n in range(0, len(objects), SQS_BATCH_LIMIT)]
-    for batch in progress(batches, len(batches), "backfill (batches of 10)"):
-        entries = [
-            {"Id": str(n), "MessageBody": synthetic_event(bucket, obj, region)}
-            for n, obj in enumerate(batch)
-        ]
-        response = sqs.send_message_batch(QueueUrl=queue_url, Entries=entries)
-        if response.get("Failed"):
-            raise RuntimeError(f"SQS refused some messages: {response['Failed']}")
-    return len(objects)
+    return run_backfill(request, s3, sqs).sent
+
+
+def backfill_command(args) -> None:
+    s3, sqs = session().client("s3"), session().client("sqs")
+    rate = args.rate or stage_rate(args.stage, args.project_dir)
+    retention = queue_retention(sqs, args.queue_url) if args.queue_url else None
+    if args.dry_run:
+        listed = list_objects(s3, args.bucket, args.prefix, args.start_after)
+        counted = census(listed, args.bucket)
+        print(
+            f"dry run: {counted.objects:,} objects, {counted.eligible:,} eligible images "
+            f"({counted.eligible_bytes:,} bytes) under s3://{args.bucket}/{args.prefix}; "
+            "nothing sent"
+        )
+        warning = rate and retention and retention_warning(counted.eligible, rate, retention)
+        if warning:
+            print(warning, file=sys.stderr)
+        return
+    if not args.queue_url:
+        raise CliError("--queue-url is required (only --dry-run runs without one)")
+    request = BackfillRequest(
+        args.bucket,
+        args.queue_url,
+        args.prefix,
+        start_after=args.start_after,
+        rate=rate,
+        count_first=not args.no_count,
+        retention=retention,
+    )
+    try:
+        result = run_backfill(request, s3, sqs)
+    except BackfillError as error:
+        resume = error.checkpoint or args.start_after
+        hint = f"; resume with --start-after {shlex.quote(resume)}" if resume else ""
+        cause = error.__cause__
+        if isinstance(cause, ClientError | BotoCoreError):
+            raise CliError(f"{aws_error_line(cause, args)}{hint}") from None
+        raise CliError(f"backfill stopped: {error}{hint}") from None
+    print(
+        f"enqueued {result.sent:,} images from s3://{args.bucket}/{args.prefix} "
+        f"({result.skipped:,} objects skipped: not images Rekognition takes; "
+        f"{result.retried_entries:,} entries retried)"
+    )
+    if result.last_key:
+        print(f"last key sent: {result.last_key}")
+
+
+def stage_rate(stage: str | None, project_dir: str) -> float | None:
+    """The stage's REKOGNITION_TPS (.chalice/config.json): the pace the function labels at, so
+    the default pace of a backfill for that stage."""
+    if not stage:
+        return None
+    try:
+        environment = chalice_config.stage_view(
+            chalice_config.load(Path(project_dir)), stage
+        ).environment
+        return Settings.from_environ(environment).rekognition_tps
+    except (OSError, ValueError) as error:
+        raise CliError(f"--stage {stage}: {error}") from None
 
 
 # -- search ----------------------------------------------------------------------------------------
@@ -217,8 +247,31 @@ def build_parser() -> argparse.ArgumentParser:
     )
     fill = command("backfill", "enqueue events for images already in a bucket")
     fill.add_argument("--bucket", required=True, help="the bucket whose images to index")
-    fill.add_argument("--queue-url", required=True, help="the queue the function consumes")
+    fill.add_argument("--queue-url", help="the queue the function consumes (not for --dry-run)")
     fill.add_argument("--prefix", default="", help="only keys that start with this (literal)")
+    fill.add_argument(
+        "--rate",
+        type=positive_rate,
+        help="at most this many messages per second (default: the --stage's REKOGNITION_TPS, "
+        "else no cap)",
+    )
+    fill.add_argument(
+        "--stage", help="the stage whose REKOGNITION_TPS sets the default --rate (config.json)"
+    )
+    fill.add_argument(
+        "--project-dir", default=".", help="where .chalice/config.json is (default: here)"
+    )
+    fill.add_argument(
+        "--start-after", metavar="KEY", help="resume after this key (the last key a run printed)"
+    )
+    fill.add_argument(
+        "--dry-run",
+        action="store_true",
+        help="count objects, eligible images and bytes; send nothing",
+    )
+    fill.add_argument(
+        "--no-count", action="store_true", help="skip the counting pass (no total, no ETA)"
+    )
     find = command("search", "search by label and print a table")
     find.add_argument(
         "labels", nargs="*", metavar="LABEL", help="labels: all must match, or any with --match any"
@@ -244,6 +297,13 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def positive_rate(text: str) -> float:
+    rate = float(text)
+    if not rate > 0:
+        raise argparse.ArgumentTypeError(f"{text} is not a positive number of messages per second")
+    return rate
+
+
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
@@ -262,8 +322,7 @@ def run_command(args) -> int:
         where = f"s3://{args.bucket}/{normalized_prefix(args.prefix)}"
         print(f"uploaded {len(keys)} image{'' if len(keys) == 1 else 's'} to {where}")
     elif args.command == "backfill":
-        count = backfill(args.bucket, args.queue_url, args.prefix)
-        print(f"enqueued {count} images from s3://{args.bucket}/{args.prefix}")
+        backfill_command(args)
     else:
         try:
             signer = make_signer(

@@ -7,10 +7,19 @@ list in ``batchItemFailures``. Failed messages stay in the queue, reappear after
 visibility timeout, and move to the dead-letter queue after the queue's maxReceiveCount,
 which the queue's own redrive policy enforces, as in AWS. Like Lambda, it gathers a batch for
 up to ``window_seconds`` (MAX_BATCHING_WINDOW_SECONDS) once the first message has arrived.
+
+Lambda scales a mapping to several concurrent invocations (at most its maximum concurrency):
+the local stack stands in for that with several of these, one thread each, each handing its
+batches to its own copy of the function (``concurrent_pollers`` says how many). They share one
+``receive_lock``: moto 5.2's ReceiveMessage is not atomic (two concurrent calls can hand out
+the same message, and move one message to the dead-letter queue twice: RuntimeError and
+ValueError in moto/sqs/models.py receive_message, seen with 20 pollers), where SQS's is. One
+receive at a time costs nothing in a flood, where each call returns at once.
 """
 
 from __future__ import annotations
 
+import base64
 import logging
 import math
 import threading
@@ -20,6 +29,11 @@ from collections.abc import Callable
 LOG = logging.getLogger("localdev.poller")
 SQS_RECEIVE_LIMIT = 10  # ReceiveMessage returns at most 10 messages per call
 SQS_MAX_WAIT_SECONDS = 20  # ReceiveMessage's longest long poll
+
+
+def concurrent_pollers(requested: int, maximum_concurrency: int | None) -> int:
+    """Lambda runs at most the mapping's maximum concurrency of invocations at once."""
+    return max(1, min(requested, maximum_concurrency) if maximum_concurrency else requested)
 
 
 class LocalEventSourceMapping:
@@ -33,6 +47,8 @@ class LocalEventSourceMapping:
         wait_seconds: int = 1,
         region: str = "us-east-1",
         window_seconds: float = 0,
+        name: str = "sqs-poller",
+        receive_lock: threading.Lock | None = None,
     ):
         self._sqs = sqs_client
         self._queue_url = queue_url
@@ -42,6 +58,8 @@ class LocalEventSourceMapping:
         self._wait_seconds = wait_seconds
         self._window_seconds = window_seconds
         self._region = region
+        self._name = name
+        self._receive_lock = receive_lock or threading.Lock()
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
 
@@ -74,13 +92,14 @@ class LocalEventSourceMapping:
         wait = self._wait_seconds
         window_ends: float | None = None
         while len(messages) < self._batch_size and not self._stop.is_set():
-            response = self._sqs.receive_message(
-                QueueUrl=self._queue_url,
-                MaxNumberOfMessages=min(SQS_RECEIVE_LIMIT, self._batch_size - len(messages)),
-                WaitTimeSeconds=wait,
-                AttributeNames=["All"],
-                MessageAttributeNames=["All"],
-            )
+            with self._receive_lock:
+                response = self._sqs.receive_message(
+                    QueueUrl=self._queue_url,
+                    MaxNumberOfMessages=min(SQS_RECEIVE_LIMIT, self._batch_size - len(messages)),
+                    WaitTimeSeconds=wait,
+                    AttributeNames=["All"],
+                    MessageAttributeNames=["All"],
+                )
             received = response.get("Messages", [])
             messages += received
             if not messages:
@@ -100,7 +119,7 @@ class LocalEventSourceMapping:
             "receiptHandle": message["ReceiptHandle"],
             "body": message["Body"],
             "attributes": message.get("Attributes", {}),
-            "messageAttributes": message.get("MessageAttributes", {}),
+            "messageAttributes": _lambda_attributes(message.get("MessageAttributes", {})),
             "md5OfBody": message.get("MD5OfBody"),
             "eventSource": "aws:sqs",
             "eventSourceARN": self._queue_arn,
@@ -111,9 +130,13 @@ class LocalEventSourceMapping:
 
     def start(self) -> LocalEventSourceMapping:
         self._stop.clear()
-        self._thread = threading.Thread(target=self._run, name="sqs-poller", daemon=True)
+        self._thread = threading.Thread(target=self._run, name=self._name, daemon=True)
         self._thread.start()
         return self
+
+    def request_stop(self) -> None:
+        """Stop after the current receive, without waiting (``stop()`` waits)."""
+        self._stop.set()
 
     def stop(self) -> None:
         self._stop.set()
@@ -128,3 +151,25 @@ class LocalEventSourceMapping:
             except Exception:
                 LOG.exception("polling failed; retrying")
                 self._stop.wait(1)
+
+
+def stop_all(mappings: list[LocalEventSourceMapping]) -> None:
+    """Stop several at once: each finishes its current long poll in parallel, not in turn."""
+    for mapping in mappings:
+        mapping.request_stop()
+    for mapping in mappings:
+        mapping.stop()
+
+
+def _lambda_attributes(attributes: dict) -> dict:
+    """ReceiveMessage's MessageAttributes in the form Lambda's SQS records carry them
+    (``stringValue``, ``binaryValue`` as base64, ``dataType``)."""
+    converted = {}
+    for name, attribute in attributes.items():
+        value = {"dataType": attribute["DataType"], "stringListValues": [], "binaryListValues": []}
+        if "BinaryValue" in attribute:
+            value["binaryValue"] = base64.b64encode(attribute["BinaryValue"]).decode()
+        else:
+            value["stringValue"] = attribute.get("StringValue")
+        converted[name] = value
+    return converted

@@ -6,7 +6,15 @@
 * Rekognition: localdev.rekognition, reached through AWS_ENDPOINT_URL_REKOGNITION, so the
   function's boto3 client runs unchanged.
 * The function: the very same Chalice app, fed by LocalEventSourceMapping and served over
-  HTTP by Chalice's local server.
+  HTTP by Chalice's local server. ``pollers`` > 1 stands in for Lambda's concurrency: each
+  poller feeds its own copy of app.py (imported again, with its own clients, pool and rate
+  limiter), as each Lambda execution environment does; at most the maximum concurrency that
+  REKOGNITION_TPS derives (chalicelib/rate.py), as Lambda honours it.
+* ``rekognition_tps`` gives the local Rekognition a TPS quota (localdev/rekognition/quota.py).
+* ``staged_notifications`` sends the bucket's notifications to a staging queue, which a feeder
+  empties into its backlog and from which it keeps the function's queue topped up
+  (localdev/feeder.py): moto's SQS slows down with a queue's depth, SQS's does not, and a
+  flood would otherwise measure moto.
 * Search: the embedded SQLite store, or a search endpoint when one is given.
 
 The function's settings come from the environment as in Lambda (localdev/local_settings.py
@@ -79,6 +87,16 @@ class StackOptions:
     console: TextIO | None = None
     # One line per API request, as chalice's local server prints them.
     access_log: bool = False
+    # Concurrent invocations of the indexer, like Lambda's (capped by its maximum concurrency).
+    pollers: int = 1
+    # A TPS quota per operation at the local Rekognition; None: unlimited.
+    rekognition_tps: float | None = None
+    # What answers behind the local endpoint's protocol, quota and errors (None: the models).
+    rekognition_service: object | None = None
+    # Pollers start on start_pollers(), not on start(): a flood fills the queue first.
+    hold_pollers: bool = False
+    # Notifications to a staging queue, fed to the function's queue (localdev/feeder.py).
+    staged_notifications: bool = False
 
 
 @dataclass
@@ -130,6 +148,7 @@ class LocalStack:
         # One line per request from moto's and Chalice's servers would drown the output.
         logging.getLogger("werkzeug").setLevel(logging.WARNING)
 
+        from localdev.rekognition.quota import TpsQuota
         from localdev.rekognition.server import LocalRekognition
 
         moto = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
@@ -142,7 +161,13 @@ class LocalStack:
             urllib.request.Request(f"{self.s3_url}/moto-api/reset", method="POST"), timeout=10
         ).close()
 
-        rekognition = LocalRekognition(s3_endpoint_url=self.s3_url, region=self.region).start()
+        quota = TpsQuota(self.options.rekognition_tps) if self.options.rekognition_tps else None
+        rekognition = LocalRekognition(
+            s3_endpoint_url=self.s3_url,
+            region=self.region,
+            quota=quota,
+            service=self.options.rekognition_service,
+        ).start()
         self._stoppers.append(rekognition.stop)
         self.rekognition = rekognition
 
@@ -151,10 +176,19 @@ class LocalStack:
         session = boto3.session.Session()  # reads the environment just set
         self.s3 = session.client("s3")
         self.sqs = session.client("sqs")
+        self.staging_url: str | None = None
         self.queue_url, self.queue_arn, self.dlq_url = self._create_resources()
+        self.feeder = None
+        if self.staging_url:
+            from localdev.feeder import QueueFeeder
+
+            # Target 0 until the pollers start: the whole flood waits in the backlog.
+            self.feeder = QueueFeeder(self.sqs, self.staging_url, self.queue_url).start()
+            self._stoppers.append(self.feeder.stop)
 
         self.app_module = self._load_app()
-        self._start_poller()
+        if not self.options.hold_pollers:
+            self.start_pollers()
         self._start_api()
 
     def stop(self) -> None:
@@ -299,12 +333,18 @@ class LocalStack:
             },
         )["QueueUrl"]
         queue_arn = self._queue_arn(queue_url)
+        notified_arn = queue_arn
+        if options.staged_notifications:
+            self.staging_url = self.sqs.create_queue(QueueName=f"{options.queue_name}-staging")[
+                "QueueUrl"
+            ]
+            notified_arn = self._queue_arn(self.staging_url)
         self.s3.put_bucket_notification_configuration(
             Bucket=options.bucket,
             NotificationConfiguration={
                 "QueueConfigurations": [
                     {
-                        "QueueArn": queue_arn,
+                        "QueueArn": notified_arn,
                         "Events": ["s3:ObjectCreated:*", "s3:ObjectRemoved:*"],
                     }
                 ]
@@ -322,24 +362,47 @@ class LocalStack:
         A module of its own, not ``sys.modules["app"]``: app.py reads its settings at import
         time (API_AUTH, the queue), and the app that other code imports must keep the ones
         it was imported with, not the local stack's."""
+        return self._import_app()
+
+    @staticmethod
+    def _import_app():
         spec = importlib.util.spec_from_file_location("local_stack_app", PROJECT_ROOT / "app.py")
         module = importlib.util.module_from_spec(spec)
         spec.loader.exec_module(module)
         return module
 
-    def _start_poller(self) -> None:
-        from localdev.poller import LocalEventSourceMapping
+    def start_pollers(self) -> None:
+        """Start the event source mapping's pollers (``start()`` does, unless held)."""
+        from chalicelib.rate import maximum_concurrency
+        from localdev.poller import LocalEventSourceMapping, concurrent_pollers, stop_all
 
-        poller = LocalEventSourceMapping(
-            self.sqs,
-            self.queue_url,
-            self.queue_arn,
-            self.app_module.index_images,
-            batch_size=self.settings.batch_size,
-            window_seconds=self.settings.max_batching_window_seconds,
-            region=self.region,
-        ).start()
-        self._stoppers.append(poller.stop)
+        count = concurrent_pollers(self.options.pollers, maximum_concurrency(self.settings))
+        # The first copy is the one the API and wait_until_indexed use; the others are the
+        # further execution environments.
+        handlers = [self.app_module.index_images]
+        handlers += [self._import_app().index_images for _ in range(count - 1)]
+        self.pollers = count
+        receive_lock = threading.Lock()  # see localdev/poller.py: moto's receive is not atomic
+        pollers = [
+            LocalEventSourceMapping(
+                self.sqs,
+                self.queue_url,
+                self.queue_arn,
+                handler,
+                batch_size=self.settings.batch_size,
+                window_seconds=self.settings.max_batching_window_seconds,
+                region=self.region,
+                name=f"sqs-poller-{number}",
+                receive_lock=receive_lock,
+            )
+            for number, handler in enumerate(handlers)
+        ]
+        self._stoppers.append(lambda: stop_all(pollers))
+        if self.feeder:
+            # Two batches per poller visible: each finds a full batch on its next receive.
+            self.feeder.target = 2 * count * self.settings.batch_size
+        for poller in pollers:
+            poller.start()
 
     def _start_api(self) -> None:
         from localdev.local_api import local_server
@@ -428,11 +491,19 @@ class LocalStack:
         return keys
 
     def queue_depths(self) -> dict[str, int]:
-        """Visible + in-flight messages of the queue and of its dead-letter queue."""
+        """Visible + in-flight + delayed messages of the queue and of its dead-letter queue
+        (a throttled message sent back waits as a delayed one: chalicelib/redelivery.py); the
+        queue's count includes the staging queue's and the feeder's backlog, whose messages
+        wait for the function too."""
 
         def depth(url: str) -> int:
-            names = ["ApproximateNumberOfMessages", "ApproximateNumberOfMessagesNotVisible"]
+            names = [
+                "ApproximateNumberOfMessages",
+                "ApproximateNumberOfMessagesNotVisible",
+                "ApproximateNumberOfMessagesDelayed",
+            ]
             attributes = self.sqs.get_queue_attributes(QueueUrl=url, AttributeNames=names)
             return sum(int(attributes["Attributes"][name]) for name in names)
 
-        return {"queue": depth(self.queue_url), "dlq": depth(self.dlq_url)}
+        staged = depth(self.staging_url) + self.feeder.backlog if self.feeder else 0
+        return {"queue": depth(self.queue_url) + staged, "dlq": depth(self.dlq_url)}

@@ -126,7 +126,7 @@ class ChaosStack(LocalStack):
             )
             return response
 
-        module.index_images = recording_handler  # what _start_poller hands to the poller
+        module.index_images = recording_handler  # what start_pollers hands to the poller
         return module
 
     def upload_copies(self, count: int, prefix: str, threads: int = 8) -> list[str]:

@@ -4,7 +4,10 @@ The one place where errors become statuses:
 
 * InvalidParameter (chalicelib.api.params): 400 naming the parameter;
 * QueryRejected (the store refused a read, a cluster 400): 400, logged as a validation gap;
-* StoreUnavailable: 503.
+* StoreUnavailable: 503, logged with its reason.
+
+The warnings go to the project's logger, which chalicelib/logs.py configures (JSON, LOG_LEVEL,
+the request id) when each invocation starts.
 """
 
 from __future__ import annotations
@@ -22,6 +25,8 @@ from chalicelib.store.base import QueryRejected, StoreUnavailable
 
 UNAVAILABLE_MESSAGE = "the search cluster is unavailable; try again later"
 REJECTED_MESSAGE = "the search cluster rejected the query; change the parameters"
+
+_log = logging.getLogger(LOGGER_NAME)
 
 
 def error_response(status_code: int, message: str, parameter: str | None = None) -> Response:
@@ -50,15 +55,13 @@ def json_api(app, query_parameters: Sequence[Param] = ()):
                 return error_response(400, error.message, error.parameter)
             except QueryRejected as error:
                 # Validation should have refused the request: say which one got through.
-                logging.getLogger(LOGGER_NAME).warning(
+                _log.warning(
                     "search cluster rejected a validated query",
                     extra={"reason": str(error), "query": query_values(app.current_request)},
                 )
                 return error_response(400, REJECTED_MESSAGE)
             except StoreUnavailable as error:
-                logging.getLogger(LOGGER_NAME).warning(
-                    "search cluster unavailable", extra={"reason": str(error)}
-                )
+                _log.warning("search cluster unavailable", extra={"reason": str(error)})
                 return error_response(503, UNAVAILABLE_MESSAGE)
 
         wrapper.query_parameters = tuple(query_parameters)

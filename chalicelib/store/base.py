@@ -71,6 +71,23 @@ class ImageStore(ABC):
         """The stored document of a live image; None when unknown or deleted."""
 
     @abstractmethod
+    def live_documents(self, image_ids: Sequence[str]) -> dict[str, dict[str, Any]]:
+        """The stored documents of the live images among ``image_ids`` (one read for them all);
+        unknown ids and tombstones are left out.
+
+        Raises StoreUnavailable when the store cannot answer.
+        """
+
+    @abstractmethod
+    def remove_tombstones(self, written_before: str) -> int:
+        """Delete the tombstones written (``indexed_at``) before ``written_before``, a canonical
+        time; returns how many. Live documents are never removed, nor a tombstone that a newer
+        state replaces while this runs.
+
+        Raises StoreUnavailable when the store cannot answer.
+        """
+
+    @abstractmethod
     def search(self, query: SearchQuery) -> SearchPage:
         """Live images matching the query, in the query's order, one page at a time.
 

@@ -183,3 +183,21 @@ def label_counts_body(
         if map_hint:
             terms["execution_hint"] = "map"
     return {"query": query(filters), "size": 0, "aggs": {"labels": {"terms": terms}}}
+
+
+def tombstones_before(written_before: str, size: int) -> dict[str, Any]:
+    """Tombstones whose ``indexed_at`` (when the delete was applied) is before the time, with
+    the versions that a conditional delete names."""
+    return {
+        "size": size,
+        "_source": False,
+        "seq_no_primary_term": True,
+        "query": {
+            "bool": {
+                "filter": [
+                    {"term": {"deleted": True}},
+                    {"range": {"indexed_at": {"lt": written_before}}},
+                ]
+            }
+        },
+    }

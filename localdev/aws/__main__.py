@@ -1,6 +1,7 @@
 """python -m localdev.aws COMMAND --stage STAGE ...
 
-Commands: plan, deploy, status, teardown, gallery, open-dashboards, dashboards.
+Commands: plan, deploy, status, teardown, gallery, open-dashboards, dashboards, and the
+operations commands redrive, relabel, compact (localdev/aws/operations.py).
 
 Credentials and region come from the usual AWS sources (profile, environment, SSO).
 AWS_ENDPOINT_URL points every client, and the chalice subprocess, at another endpoint
@@ -16,7 +17,7 @@ from pathlib import Path
 
 from botocore.exceptions import BotoCoreError, ClientError
 
-from localdev.aws import dashboards, stack
+from localdev.aws import dashboards, operations, stack
 from localdev.aws.context import PROJECT_ROOT, Context, DeployError
 from localdev.aws.deploy import (
     API_AUTH_CHOICES,
@@ -72,6 +73,7 @@ def build_parser() -> argparse.ArgumentParser:
     board = commands.add_parser("dashboards", help="import the saved objects")
     common(board, stage_required=False)
     board.add_argument("--url", help="Kibana/Dashboards base URL, e.g. http://localhost:5601")
+    operations.add_parsers(commands, common)
     return parser
 
 
@@ -114,6 +116,12 @@ def deploy_options(run: argparse.ArgumentParser) -> None:
         "--stack-only",
         action="store_true",
         help="the supporting stack and the index only, for SAM/CDK users (docs/package.md)",
+    )
+    run.add_argument(
+        "--alarm-email",
+        metavar="ADDRESS",
+        help="send the stage's alarms to this address through an SNS topic "
+        "(kept on later deploys; '' removes the topic)",
     )
     run.add_argument(
         "--allow-broad-admins",
@@ -160,6 +168,7 @@ def _options(args) -> DeployOptions:
         public_uploads=args.public_uploads,
         allow_broad_admins=args.allow_broad_admins,
         stack_only=args.stack_only,
+        alarm_email=args.alarm_email,
     )
 
 
@@ -256,6 +265,7 @@ COMMANDS = {
     "status": _status,
     "teardown": _teardown,
     "dashboards": _dashboards,
+    **operations.COMMANDS,
 }
 
 if __name__ == "__main__":

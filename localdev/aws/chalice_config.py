@@ -17,6 +17,8 @@ from chalice.config import Config
 from localdev.aws.policy import INDEX_HANDLER
 
 DEFAULT_LAMBDA_TIMEOUT = 60  # chalice's default when config.json sets none
+# Settings app.py reads at import to build the SQS event source (chalicelib/rate.py).
+IMPORT_TIME_SETTINGS = ("REKOGNITION_TPS",)
 
 
 def config_path(project_dir: Path) -> Path:
@@ -63,6 +65,7 @@ def stage_view(config: dict[str, Any], stage: str) -> StageView:
             f"{', '.join(config.get('stages', {})) or 'none'})"
         )
     indexer = Config(chalice_stage=stage, function_name=INDEX_HANDLER, config_from_disk=config)
+    _check_import_time_settings(config, stage, indexer.environment_variables)
     return StageView(
         app_name=config["app_name"],
         stage=stage,
@@ -70,6 +73,20 @@ def stage_view(config: dict[str, Any], stage: str) -> StageView:
         index_timeout=int(indexer.lambda_timeout or DEFAULT_LAMBDA_TIMEOUT),
         api_gateway_stage=indexer.api_gateway_stage or "api",
     )
+
+
+def _check_import_time_settings(config: dict[str, Any], stage: str, indexer_environment) -> None:
+    """A setting app.py turns into the event source must reach app.py's import, which chalice
+    runs with the stage's and the top-level variables only (chalice/cli/factory.py), never a
+    function's: set per function, the indexer would obey it but its mapping would not."""
+    imported = Config(chalice_stage=stage, config_from_disk=config).environment_variables
+    for name in IMPORT_TIME_SETTINGS:
+        if indexer_environment.get(name) != imported.get(name):
+            raise ValueError(
+                f"{name} is set for {INDEX_HANDLER} only; set it in stages.{stage}."
+                "environment_variables (or the top-level environment_variables): the event "
+                "source's maximum concurrency is derived from it when chalice imports app.py"
+            )
 
 
 def update_stage(

@@ -55,6 +55,7 @@ class DeployOptions:
     public_uploads: bool = False  # uploads on an API_AUTH=none stage: refused unless set
     stack_only: bool = False  # the supporting stack and the index, no functions (SAM/CDK users)
     allow_broad_admins: bool = False  # account roots, other accounts or '*' as domain admins
+    alarm_email: str | None = None  # None keeps the stack's address; "" removes the SNS topic
 
 
 @dataclass(frozen=True)
@@ -238,6 +239,7 @@ def plan(ctx: Context, options: DeployOptions) -> Plan:
             upload_prefix=upload_prefix if uploads else None,
             index_alias=view.environment.get("INDEX_ALIAS", "").strip()
             or policy.DEFAULT_INDEX_ALIAS,
+            redelivers_throttled=bool(view.environment.get("REKOGNITION_TPS", "").strip()),
         )
     )
     params = {
@@ -254,6 +256,9 @@ def plan(ctx: Context, options: DeployOptions) -> Plan:
         "ExistingDomainArn": search.domain_arn if search.endpoint and search.domain_arn else "",
         "SearchDomainName": "" if search.endpoint else domain_name(ctx),
         "UploadCorsOrigin": previous.get("UploadCorsOrigin", "") if uploads else "",
+        "AlarmEmail": previous.get("AlarmEmail", "")
+        if options.alarm_email is None
+        else options.alarm_email.strip(),
         **domain_size(view.int_value("INDEX_REPLICAS", 0)),
     }
     return Plan(
@@ -286,6 +291,7 @@ def preflight_inputs(decided: Plan, options: DeployOptions) -> preflight.Inputs:
         uploads=decided.uploads,
         public_uploads=options.public_uploads,
         allow_broad_admins=options.allow_broad_admins,
+        alarm_email=decided.params["AlarmEmail"],
     )
 
 
@@ -459,6 +465,8 @@ def _write_stage_config(
             "API_AUTH": decided.api_auth,
             "UPLOAD_BUCKET": outputs["BucketName"] if decided.uploads else None,
             "CURSOR_SECRET": secret,
+            # The Stage dimension of the functions' metrics (chalicelib/metrics.py).
+            "STAGE": ctx.stage,
         },
         # Removed from the stage: an earlier deploy set one role for every function there.
         settings={"manage_iam_role": None, "iam_role_arn": None, "iam_policy_file": None},
@@ -528,6 +536,9 @@ def _check_functions(ctx: Context, resources: list[dict]) -> None:
 def _enable_partial_batches(ctx: Context, resources: list[dict]) -> list[dict]:
     ctx.step("SQS event source: FunctionResponseTypes=ReportBatchItemFailures")
     mappings = event_source.enable_partial_batch_responses(ctx.client("lambda"), resources)
+    if not ctx.stage_view().environment.get("REKOGNITION_TPS", "").strip():
+        # Chalice leaves a bound from an earlier REKOGNITION_TPS in place (event_source.py).
+        mappings = event_source.clear_maximum_concurrency(ctx.client("lambda"), mappings)
     for mapping in mappings:
         ctx.detail(
             f"{mapping['UUID']}: {mapping.get('State')}, batch size {mapping.get('BatchSize')}, "

@@ -6,6 +6,11 @@ whole batch. Chalice records the mapping's UUID in ``.chalice/deployed/<stage>.j
 (resource_type ``sqs_event``, key ``event_uuid``: chalice/deploy/planner.py
 ``_plan_sqseventsource``), and a redeploy only resends BatchSize, the batching window and the
 concurrency, so turning the flag on once per deploy keeps it on.
+
+Chalice sends ``ScalingConfig`` only when ``maximum_concurrency`` is truthy
+(chalice/awsclient.py ``_update_lambda_event_source``), so a stage that drops REKOGNITION_TPS
+would keep its old bound: ``clear_maximum_concurrency`` removes it with an empty ScalingConfig
+("To remove the configuration, pass an empty value": Lambda's ScalingConfig reference).
 """
 
 from __future__ import annotations
@@ -65,6 +70,41 @@ def enable_partial_batch_responses(
         _enable_one(lambda_client, source["event_uuid"], sleep, attempts)
         for source in resources_of(resources, "sqs_event")
     ]
+
+
+def clear_maximum_concurrency(
+    lambda_client,
+    mappings: list[dict],
+    sleep: Callable[[float], None] = time.sleep,
+    attempts: int = SETTLE_ATTEMPTS,
+) -> list[dict]:
+    """Removes ScalingConfig from each mapping that has one; returns the mappings as they are."""
+    return [
+        _clear_one(lambda_client, mapping, sleep, attempts)
+        if mapping.get("ScalingConfig", {}).get("MaximumConcurrency")
+        else mapping
+        for mapping in mappings
+    ]
+
+
+def _clear_one(lambda_client, mapping: dict, sleep, attempts: int) -> dict:
+    uuid = mapping["UUID"]
+    delay = 1.0
+    for attempt in range(1, attempts + 1):
+        try:
+            return lambda_client.update_event_source_mapping(UUID=uuid, ScalingConfig={})
+        except ClientError as error:
+            # Still Updating from chalice's or the flag's update: wait as _enable_one does.
+            if error.response["Error"]["Code"] != "ResourceInUseException":
+                raise
+        if attempt < attempts:
+            sleep(delay)
+            delay = min(delay * 2, 10.0)
+    raise RuntimeError(
+        f"event source mapping {uuid} stayed in use for {attempts} attempts; run the deploy "
+        f"again, or remove its maximum concurrency by hand: aws lambda "
+        f"update-event-source-mapping --uuid {uuid} --scaling-config '{{}}'"
+    )
 
 
 def _enable_one(lambda_client, uuid: str, sleep, attempts: int) -> dict:

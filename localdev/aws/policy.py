@@ -14,7 +14,10 @@ The indexer (``<app>-<stage>-index_images``, the SQS handler):
 * ``s3:GetObject`` and ``s3:GetObjectVersion`` on the image bucket's objects: Rekognition reads
   the object (by version when the event names one) with the caller's permissions.
 * ``sqs:ReceiveMessage/DeleteMessage/GetQueueAttributes/ChangeMessageVisibility`` on the upload
-  queue: what the Lambda event source mapping needs.
+  queue: what the Lambda event source mapping needs. With a Rekognition quota (REKOGNITION_TPS)
+  also ``sqs:SendMessage`` (which SendMessageBatch needs) and ``sqs:GetQueueUrl`` on that queue
+  only: a message still throttled after the retries goes back to it as a delayed copy
+  (chalicelib/redelivery.py).
 * On the domain, only the requests chalicelib/store/elasticsearch_store.py makes when indexing
   (elasticsearch-py 7.13 methods and paths): ``POST /<alias>/_mget`` (stored versions) and
   ``POST /<alias>/_bulk`` (the conditional writes), plus ``ensure_ready()``, which ``write()``
@@ -63,6 +66,8 @@ QUEUE_ACTIONS = [
     "sqs:GetQueueAttributes",
     "sqs:ChangeMessageVisibility",
 ]
+# Sending a throttled message back (chalicelib/redelivery.py), under a quota only.
+REDELIVERY_ACTIONS = ["sqs:SendMessage", "sqs:GetQueueUrl"]
 LOG_ACTIONS = ["logs:CreateLogStream", "logs:PutLogEvents"]
 READ_OBJECT_ACTIONS = ["s3:GetObject", "s3:GetObjectVersion"]
 # Chalice's names for the two functions (chalice/deploy/appgraph.py): the keys of
@@ -103,6 +108,7 @@ class PolicyInputs:
     detect_faces: bool = False
     upload_prefix: str | None = None  # set when the stage enables browser uploads
     index_alias: str = DEFAULT_INDEX_ALIAS
+    redelivers_throttled: bool = False  # set when the stage has REKOGNITION_TPS
 
     @property
     def queue_arn(self) -> str:
@@ -162,6 +168,15 @@ def build_indexer_policy(inputs: PolicyInputs) -> dict:
             "Resource": inputs.queue_arn,
         },
     ]
+    if inputs.redelivers_throttled:
+        statements.append(
+            {
+                "Sid": "SendThrottledMessagesBack",
+                "Effect": "Allow",
+                "Action": REDELIVERY_ACTIONS,
+                "Resource": inputs.queue_arn,
+            }
+        )
     if inputs.domain_arn:
         alias = inputs.index_alias
         statements += [

@@ -8,13 +8,17 @@ account, an admin principal that locks its owner out, a stack left in a failed s
 
 from __future__ import annotations
 
+import math
 import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from datetime import timedelta
 
 from botocore.exceptions import BotoCoreError, ClientError, NoCredentialsError
 
-from localdev.aws import log_groups, stack
+from chalicelib import rate
+from chalicelib.settings import ConfigurationError, Settings
+from localdev.aws import compact, log_groups, stack
 from localdev.aws.context import Context, DeployError
 from localdev.aws.policy import function_names
 from localdev.aws.principals import check_admin
@@ -33,6 +37,10 @@ STACK_NAME = re.compile(r"^[A-Za-z][A-Za-z0-9-]{0,127}$")  # CloudFormation Crea
 DOMAIN_NAME = re.compile(r"^[a-z][a-z0-9-]{2,27}$")  # OpenSearch CreateDomain
 BUCKET_NAME = re.compile(r"^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$")  # S3 general purpose buckets
 IP_ADDRESS = re.compile(r"^\d+\.\d+\.\d+\.\d+$")
+# The template's AlarmEmail AllowedPattern (tests/deploy/test_alarms.py keeps the two equal);
+# 254 characters is the longest address SMTP carries (RFC 5321, 4.5.3.1).
+EMAIL_ADDRESS = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
+MAX_EMAIL_ADDRESS = 254
 BUCKET_RESERVED_PREFIXES = ("xn--", "sthree-", "amzn-s3-demo-")
 BUCKET_RESERVED_SUFFIXES = ("-s3alias", "--ol-s3", ".mrap", "--x-s3", "--table-s3")
 MAX_FUNCTION_NAME = 64  # Lambda
@@ -44,6 +52,9 @@ MAX_BATCHING_WINDOW = 300
 MAX_LAMBDA_TIMEOUT = 900
 MAX_VISIBILITY_TIMEOUT = 43_200
 VISIBILITY_FACTOR = 6  # AWS: queue visibility timeout >= 6 x the function's timeout
+# A full batch at the quota's pace must leave a fifth of the timeout for reading the stored
+# state, writing the batch and a slow call: a batch cut off by the timeout is retried whole.
+BATCH_SHARE_OF_TIMEOUT = 0.8
 CONFIG = ".chalice/config.json"
 
 
@@ -70,6 +81,7 @@ class Inputs:
     uploads: bool
     public_uploads: bool = False
     allow_broad_admins: bool = False
+    alarm_email: str = ""  # "" = no SNS topic for the alarms
 
 
 @dataclass
@@ -203,6 +215,76 @@ def check_batching(ctx: Context, inputs: Inputs, report: Report) -> None:
                 f"lower lambda_timeout in {CONFIG}",
             )
         )
+    _check_quota(view, where, report)
+
+
+def _check_quota(view, where: str, report: Report) -> None:
+    """REKOGNITION_TPS against the batching it paces (chalicelib/rate.py)."""
+    names = ("REKOGNITION_TPS", "REKOGNITION_CONCURRENCY", "BATCH_SIZE", "PARTIAL_BATCH_RESPONSE")
+    try:
+        settings = Settings.from_environ(
+            {n: view.environment[n] for n in names if n in view.environment}
+        )
+    except ConfigurationError as error:
+        report.problems.append(Problem("REKOGNITION_TPS", str(error), f"change it in {where}"))
+        return
+    derived = rate.ingestion_rate(settings)
+    if derived is None:
+        return
+    if not settings.partial_batch_response:
+        report.problems.append(
+            Problem(
+                "REKOGNITION_TPS",
+                "sends throttled messages back as copies, which needs partial batch responses: "
+                "with PARTIAL_BATCH_RESPONSE=false a failed batch is retried whole, the "
+                "originals of the copies too",
+                f"remove PARTIAL_BATCH_RESPONSE=false (or REKOGNITION_TPS) in {where}",
+            )
+        )
+    batch, timeout = settings.batch_size, view.index_timeout
+    seconds = rate.full_batch_seconds(derived, batch)
+    if seconds > BATCH_SHARE_OF_TIMEOUT * timeout:
+        largest = max(
+            1,
+            math.floor(
+                (BATCH_SHARE_OF_TIMEOUT * timeout - rate.CALL_SECONDS) * derived.calls_per_second
+            ),
+        )
+        report.problems.append(
+            Problem(
+                "BATCH_SIZE",
+                f"a full batch of {batch} takes about {seconds:.0f} s at REKOGNITION_TPS="
+                f"{derived.quota_tps:g} ({batch} / {derived.calls_per_second:.3g} calls/s per "
+                f"invocation + {rate.CALL_SECONDS:g} s), more than "
+                f"{BATCH_SHARE_OF_TIMEOUT:.0%} of the indexer's {timeout} s timeout",
+                f"set BATCH_SIZE to at most {largest} in {where}, or raise lambda_timeout in "
+                f"{CONFIG}",
+            )
+        )
+
+
+def check_tombstone_retention(ctx: Context, inputs: Inputs, report: Report) -> None:
+    """Tombstones must outlive every message the two queues can hold (localdev/aws/compact.py)."""
+    where = f"{CONFIG} stages.{ctx.stage}.environment_variables"
+    try:
+        days = ctx.stage_view().int_value(
+            "TOMBSTONE_RETENTION_DAYS", Settings.tombstone_retention_days
+        )
+    except ValueError as error:
+        report.problems.append(
+            Problem("TOMBSTONE_RETENTION_DAYS", str(error), f"fix it in {where}")
+        )
+        return
+    queues = compact.template_retention()
+    if timedelta(days=days) < queues:
+        report.problems.append(
+            Problem(
+                "TOMBSTONE_RETENTION_DAYS",
+                f"{days} days is shorter than the queue's plus the dead-letter queue's "
+                f"retention ({queues})",
+                f"set it to at least {compact.minimum_days(queues)} in {where}",
+            )
+        )
 
 
 def check_names(ctx: Context, inputs: Inputs, report: Report) -> None:
@@ -303,6 +385,18 @@ def check_admins(ctx: Context, inputs: Inputs, report: Report) -> None:
             )
 
 
+def check_alarm_email(ctx: Context, inputs: Inputs, report: Report) -> None:
+    address = inputs.alarm_email
+    if address and (len(address) > MAX_EMAIL_ADDRESS or not EMAIL_ADDRESS.match(address)):
+        report.problems.append(
+            Problem(
+                "--alarm-email",
+                f"{address!r} is not an e-mail address SNS can deliver to",
+                "pass one address such as ops@example.com, or --alarm-email '' for no topic",
+            )
+        )
+
+
 def check_log_groups(ctx: Context, inputs: Inputs, report: Report) -> None:
     if inputs.stack is not None:
         return  # a deployed stage's own log groups: nothing to say
@@ -373,8 +467,10 @@ def check_api_access(ctx: Context, inputs: Inputs, report: Report) -> None:
 CHECKS: list[Callable[[Context, Inputs, Report], None]] = [
     check_region,
     check_batching,
+    check_tombstone_retention,
     check_names,
     check_admins,
+    check_alarm_email,
     check_stack_state,
     check_bucket_owner,
     check_log_groups,

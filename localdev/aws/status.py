@@ -53,7 +53,35 @@ def collect(ctx: Context) -> dict[str, Any]:
         "api_key_ids": [k["id"] for k in keys],
     }
     report["duplicates"] = found.duplicates
+    report["alarms"] = alarms(ctx.client("cloudwatch"), alarm_prefix(ctx.app_name, ctx.stage))
     return report
+
+
+def alarm_prefix(app_name: str, stage: str) -> str:
+    """Every alarm of infra/template.yaml is named ``<app>-<stage>-<what>``; a stage name has no
+    hyphen (the template's Stage pattern), so no other stage's alarms share the prefix."""
+    return f"{app_name}-{stage}-"
+
+
+def alarms(cloudwatch, prefix: str) -> list[dict[str, Any]]:
+    """The stage's alarms with their state (OK, ALARM, INSUFFICIENT_DATA) and why."""
+    try:
+        pages = cloudwatch.get_paginator("describe_alarms").paginate(
+            AlarmNamePrefix=prefix, AlarmTypes=["MetricAlarm"]
+        )
+        found = [alarm for page in pages for alarm in page["MetricAlarms"]]
+    except ClientError as error:
+        return [{"name": f"{prefix}*", "error": error.response["Error"]["Code"]}]
+    return [
+        {
+            "name": alarm["AlarmName"],
+            "state": alarm["StateValue"],
+            "reason": alarm.get("StateReason"),
+            "since": alarm.get("StateUpdatedTimestamp"),
+            "notifies": alarm.get("AlarmActions", []),
+        }
+        for alarm in sorted(found, key=lambda alarm: alarm["AlarmName"])
+    ]
 
 
 def _queue(sqs, name: str | None) -> dict[str, Any] | None:
@@ -173,8 +201,25 @@ def render(report: dict[str, Any]) -> list[str]:
     api = report["api"]
     keys = f", API key {', '.join(api['api_key_ids'])}" if api["api_key_ids"] else ""
     lines.append(f"  API            {api['url'] or 'not deployed'} (auth: {api['auth']}{keys})")
+    lines += alarm_lines(report.get("alarms", []))
     for duplicate in report["duplicates"]:
         lines.append(
             f"  DUPLICATE      {duplicate} (teardown removes all; deploy keeps the oldest)"
         )
+    return lines
+
+
+def alarm_lines(found: list[dict[str, Any]]) -> list[str]:
+    if not found:
+        return ["  alarms         none (deploy creates them with the stack)"]
+    lines = []
+    for alarm in found:
+        if "error" in alarm:
+            lines.append(f"  alarms         {alarm['name']}: {alarm['error']}")
+            continue
+        since = f" since {alarm['since']:%Y-%m-%d %H:%M} UTC" if alarm["since"] else ""
+        notifies = ", notifies SNS" if alarm["notifies"] else ""
+        lines.append(f"  alarm          {alarm['name']}: {alarm['state']}{since}{notifies}")
+        if alarm["state"] == "ALARM" and alarm["reason"]:
+            lines.append(f"                 {alarm['reason']} (docs/runbook.md)")
     return lines

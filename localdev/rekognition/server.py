@@ -30,6 +30,7 @@ from .errors import (
 )
 from .images import MAX_BYTES_SIZE
 from .operations import LocalRekognitionService
+from .quota import TpsQuota
 
 logger = logging.getLogger(__name__)
 
@@ -79,6 +80,8 @@ class RekognitionRequestHandler(BaseHTTPRequestHandler):
             self.check_signed()
             operation = self.operation()
             request = self.json_body()
+            if self.server.quota is not None:  # a TPS quota refuses before any work (quota.py)
+                self.server.quota.admit(operation)
             status, body = 200, self.server.service.call(operation, request)
         except RekognitionError as error:
             status, body = error.status, error_body(error.code, error.message, request_id)
@@ -147,9 +150,10 @@ class RekognitionRequestHandler(BaseHTTPRequestHandler):
 class RekognitionHTTPServer(ThreadingHTTPServer):
     daemon_threads = True  # a slow client must not keep the process alive
 
-    def __init__(self, address, service: LocalRekognitionService):
+    def __init__(self, address, service: LocalRekognitionService, quota: TpsQuota | None = None):
         super().__init__(address, RekognitionRequestHandler)
         self.service = service
+        self.quota = quota
 
 
 class LocalRekognition:
@@ -169,10 +173,14 @@ class LocalRekognition:
         region: str = "us-east-1",
         threads: int = 2,
         s3_client=None,
+        quota: TpsQuota | None = None,
+        service=None,
     ):
         self.s3_client = s3_client or s3_client_for(s3_endpoint_url, region)
-        self.service = LocalRekognitionService(self.s3_client, threads)
-        self._httpd = RekognitionHTTPServer((host, port), self.service)
+        # ``service``: anything with call(operation, request) instead of the models (bench.flood).
+        self.service = service or LocalRekognitionService(self.s3_client, threads)
+        self.quota = quota
+        self._httpd = RekognitionHTTPServer((host, port), self.service, quota)
         self._thread: threading.Thread | None = None
 
     @property

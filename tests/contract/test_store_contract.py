@@ -336,6 +336,42 @@ def test_stored_positions_include_tombstones_and_skip_unknown_ids(loaded_store):
     )
 
 
+def test_live_documents_leave_out_tombstones_and_unknown_ids(loaded_store):
+    store, _ = loaded_store
+    live, deleted = by_key("parks/dog-park.jpg"), by_key("parks/gone.jpg")
+
+    found = store.live_documents([fixtures.image_id(live), fixtures.image_id(deleted), "0" * 64])
+
+    assert list(found) == [fixtures.image_id(live)]
+    assert found[fixtures.image_id(live)]["key"] == live.key
+    assert found[fixtures.image_id(live)]["sequencer"] == live.sequencer
+    assert store.live_documents([]) == {}
+
+
+def test_removing_tombstones_keeps_newer_tombstones_and_every_live_image(empty_store):
+    store, refresh = empty_store
+    assert store.remove_tombstones(canonical_time(fixtures.BASE_TIME)) == 0  # nothing stored yet
+    old, recent = (Image(f"gone/{day}.jpg", (Label("Dog", 90.0),), day=day) for day in (2, 5))
+    alive = Image("kept/live.jpg", (Label("Cat", 90.0),), day=1)  # older than both
+    writes = [fixtures.create_write(image) for image in (old, recent, alive)]
+    writes += [fixtures.delete_write(old), fixtures.delete_write(recent)]
+    assert {result.status for result in store.write(writes)} == {WRITTEN, STALE}
+    refresh()
+    # Tombstones are written at indexed_at (BASE_TIME + day): day 3 is after the old one only.
+    cutoff = canonical_time(fixtures.BASE_TIME + timedelta(days=3))
+
+    assert store.remove_tombstones(cutoff) == 1
+    refresh()
+
+    positions = store.stored_positions([fixtures.image_id(i) for i in (old, recent, alive)])
+    assert set(positions) == {fixtures.image_id(recent), fixtures.image_id(alive)}
+    assert keys(store) == ["kept/live.jpg"]
+    assert store.remove_tombstones(cutoff) == 0  # idempotent
+    # The removed key starts afresh: a later create indexes it again.
+    again = Image("gone/2.jpg", (Label("Cow", 90.0),), day=7, sequencer="0030")
+    assert [r.status for r in store.write([fixtures.create_write(again)])] == [WRITTEN]
+
+
 def test_stored_positions_of_an_empty_store(empty_store):
     store, _ = empty_store
     assert store.stored_positions(["a" * 64]) == {}

@@ -25,6 +25,8 @@ QUEUE_ACTIONS = {
     "sqs:GetQueueAttributes",
     "sqs:ChangeMessageVisibility",
 }
+# Under a Rekognition quota only: a throttled message is sent back to the queue.
+REDELIVERY_ACTIONS = {"sqs:SendMessage", "sqs:GetQueueUrl"}
 LOG_ACTIONS = {"logs:CreateLogStream", "logs:PutLogEvents"}
 OPTIONAL_REKOGNITION = {
     "detect_text": "rekognition:DetectText",
@@ -46,6 +48,7 @@ class Expected:
     detect_faces: bool = False
     upload_prefix: str | None = None
     alias: str = "imagerepository"
+    redelivers_throttled: bool = False
 
     def allowed(self, function: str) -> dict[str, set[str]]:
         """action -> the only resources the function's role may be granted it on."""
@@ -61,7 +64,9 @@ class Expected:
                 if getattr(self, flag):
                     grants[action] = {"*"}
             queue = f"arn:aws:sqs:{self.region}:{self.account}:{self.app}-{self.stage}-uploads"
-            for action in QUEUE_ACTIONS:
+            for action in QUEUE_ACTIONS | (
+                REDELIVERY_ACTIONS if self.redelivers_throttled else set()
+            ):
                 grants[action] = {queue}
         elif self.upload_prefix:
             grants["s3:PutObject"] = {f"arn:aws:s3:::{self.bucket}/{self.upload_prefix}*"}

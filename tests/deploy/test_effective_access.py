@@ -389,3 +389,34 @@ def test_action_matching_is_case_insensitive():
     assert action_matches("es:ESHttp*", "es:ESHttpDelete")
     assert action_matches("ES:eshttpget", "es:ESHttpGet")
     assert not action_matches("es:ESHttpGet", "es:ESHttpHead")
+
+
+@pytest.mark.parametrize("quota", [False, True], ids=["no-quota", "quota"])
+def test_under_a_quota_the_indexer_may_send_to_its_own_queue_and_nowhere_else(quota):
+    document = policy.build_indexer_policy(
+        policy.PolicyInputs(
+            partition="aws",
+            region=REGION,
+            account=ACCOUNT,
+            app_name=APP,
+            stage=STAGE,
+            bucket=BUCKET,
+            queue_name=f"{APP}-{STAGE}-uploads",
+            redelivers_throttled=quota,
+        )
+    )
+    indexer = Principal("indexer", f"arn:aws:iam::{ACCOUNT}:role/indexer", [document])
+    other_queue = f"arn:aws:sqs:{REGION}:{ACCOUNT}:{APP}-{STAGE}-uploads-dlq"
+    for action in ("sqs:SendMessage", "sqs:GetQueueUrl"):
+        assert decide(indexer, None, action, QUEUE) == ("allow" if quota else "-"), action
+        assert decide(indexer, None, action, other_queue) == "-", action
+    assert decide(indexer, None, "sqs:PurgeQueue", QUEUE) == "-"
+
+
+def test_the_indexer_may_head_its_images_for_late_events_but_not_list_the_bucket(principals):
+    """HeadObject needs s3:GetObject (chalicelib/late_events.py checks a late create with it);
+    without s3:ListBucket S3 answers 403 for a missing key, which late_events reads as gone."""
+    indexer = principals["indexer"]
+    assert decide(indexer, None, "s3:GetObject", f"arn:aws:s3:::{BUCKET}/photos/a.jpg") == "allow"
+    assert decide(indexer, None, "s3:GetObject", "arn:aws:s3:::another-bucket/a.jpg") == "-"
+    assert decide(indexer, None, "s3:ListBucket", f"arn:aws:s3:::{BUCKET}") == "-"

@@ -74,6 +74,8 @@ def test_deploy_status_redeploy_teardown(aws, project, opensearch_url, search_cl
     alias = f"deploytest-{uuid.uuid4().hex[:8]}"
     config = chalice_config.load(project)
     config["environment_variables"]["INDEX_ALIAS"] = alias
+    # A Rekognition quota: the mapping's maximum concurrency and the redelivery grant follow.
+    config["environment_variables"]["REKOGNITION_TPS"] = "25"
     chalice_config.save(project, config)
     original = chalice_config.load(project)
     transcript: list[str] = []
@@ -131,7 +133,9 @@ def test_deploy_status_redeploy_teardown(aws, project, opensearch_url, search_cl
         assert sorted(r["RoleName"] for r in iam.list_roles()["Roles"]) == sorted(
             role_names.values()
         )
-        expected = Expected(ACCOUNT, REGION, APP, STAGE, BUCKET, alias=alias)
+        expected = Expected(
+            ACCOUNT, REGION, APP, STAGE, BUCKET, alias=alias, redelivers_throttled=True
+        )
         for function, role_name in role_names.items():
             written = json.loads(
                 (generated / ".chalice" / f"policy-dev-{function}.json").read_text()
@@ -172,6 +176,7 @@ def test_deploy_status_redeploy_teardown(aws, project, opensearch_url, search_cl
             "IMAGE_BUCKET": BUCKET,
             "API_AUTH": "api_key",
             "CURSOR_SECRET": dev["environment_variables"]["CURSOR_SECRET"],
+            "STAGE": STAGE,
         }
         secret = dev["environment_variables"]["CURSOR_SECRET"]
         assert len(secret) >= 32
@@ -191,6 +196,8 @@ def test_deploy_status_redeploy_teardown(aws, project, opensearch_url, search_cl
         (mapping,) = lam.list_event_source_mappings()["EventSourceMappings"]
         assert mapping["EventSourceArn"] == outputs["QueueArn"]
         assert mapping["FunctionResponseTypes"] == ["ReportBatchItemFailures"]
+        # 25 TPS, 10 calls in flight per invocation: 3 invocations (chalicelib/rate.py).
+        assert mapping["ScalingConfig"] == {"MaximumConcurrency": 3}
         deployed = json.loads((generated / ".chalice" / "deployed" / "dev.json").read_text())
         (sqs_event,) = [r for r in deployed["resources"] if r["resource_type"] == "sqs_event"]
         assert sqs_event["event_uuid"] == mapping["UUID"]
@@ -263,7 +270,14 @@ def test_deploy_status_redeploy_teardown(aws, project, opensearch_url, search_cl
         # (moto's stack update leaves a role's inline policy as created, so the check is on what
         # CloudFormation is given: the parameters, which must be the files.)
         expected = Expected(
-            ACCOUNT, REGION, APP, STAGE, BUCKET, upload_prefix="uploads/", alias=alias
+            ACCOUNT,
+            REGION,
+            APP,
+            STAGE,
+            BUCKET,
+            upload_prefix="uploads/",
+            alias=alias,
+            redelivers_throttled=True,
         )
         for function, parameter in (
             ("api_handler", "ApiPolicyDocument"),

@@ -28,6 +28,8 @@ ROLES = {
 SEARCH_ENDPOINT = "https://search-image-label-search-dev.us-east-1.es.amazonaws.com"
 # Not the config.json defaults, so the template can only have them from the stage.
 BATCH_SIZE, BATCHING_WINDOW = 25, 2
+# A quota of 25 TPS with 10 calls in flight: 3 concurrent invocations (chalicelib/rate.py).
+REKOGNITION_TPS, MAXIMUM_CONCURRENCY = "25", 3
 # Moved to localdev/embedded/, which chalice does not package.
 EMBEDDED_MODULES = {"sqlite_store.py", "text_analysis.py"}
 
@@ -73,6 +75,7 @@ def packaged(tmp_path_factory):
         environment={
             "BATCH_SIZE": str(BATCH_SIZE),
             "MAX_BATCHING_WINDOW_SECONDS": str(BATCHING_WINDOW),
+            "REKOGNITION_TPS": REKOGNITION_TPS,
         },
         settings={},
     )
@@ -94,6 +97,7 @@ def test_sqs_event_reports_batch_item_failures_with_the_stage_settings(packaged)
             "Queue": QUEUE_ARN,
             "BatchSize": BATCH_SIZE,
             "MaximumBatchingWindowInSeconds": BATCHING_WINDOW,
+            "ScalingConfig": {"MaximumConcurrency": MAXIMUM_CONCURRENCY},
             "FunctionResponseTypes": ["ReportBatchItemFailures"],
         },
     }

@@ -246,3 +246,18 @@ def test_policies_fit_a_stack_parameter_with_the_longest_names():
     )
     for function, document in policy.build_policies(inputs).items():
         assert len(policy.compact(document).encode()) < 4096, function
+
+
+@pytest.mark.parametrize("quota", [False, True], ids=["no-quota", "quota"])
+def test_a_rekognition_quota_adds_sending_back_to_the_upload_queue_only(quota):
+    documents = policy.build_policies(_inputs(redelivers_throttled=quota))
+    expected = Expected(ACCOUNT, REGION, APP, "dev", BUCKET, DOMAIN, redelivers_throttled=quota)
+    for function, document in documents.items():
+        assert violations(document, expected, function) == [], function
+    queue = f"arn:aws:sqs:{REGION}:{ACCOUNT}:{APP}-dev-uploads"
+    sends = {
+        action: resources
+        for action, resources in granted(documents[INDEXER]).items()
+        if action in ("sqs:SendMessage", "sqs:GetQueueUrl")
+    }
+    assert sends == ({"sqs:SendMessage": {queue}, "sqs:GetQueueUrl": {queue}} if quota else {})

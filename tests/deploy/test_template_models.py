@@ -34,6 +34,17 @@ MODELS = botocore.session.get_session()
 OPENSEARCH = MODELS.get_service_model("opensearch")
 S3 = MODELS.get_service_model("s3")
 LOGS = MODELS.get_service_model("logs")
+CLOUDWATCH = MODELS.get_service_model("cloudwatch")
+# SNS Subscribe's Protocol is a plain string; its documentation lists each one as <code>name</code>.
+SNS_PROTOCOLS = tuple(
+    re.findall(
+        r"<li> <p> <code>([a-z-]+)</code>",
+        MODELS.get_service_model("sns")
+        .operation_model("Subscribe")
+        .input_shape.members["Protocol"]
+        .documentation,
+    )
+)
 
 # CloudWatch Logs PutRetentionPolicy: "Possible values are: 1, 3, 5, ... 3653" (the `Days`
 # shape's documentation; the model has no enum for it).
@@ -181,6 +192,23 @@ ROWS = [
             tuple(LOGS.shape_for("Days").metadata.get("enum", DOCUMENTED_RETENTION_DAYS)),
             "CloudWatch Logs retention days",
         ),
+    ),
+    # The alarms (tests/deploy/test_alarms.py checks their property names and replays them).
+    Row("AWS::CloudWatch::Alarm", "ComparisonOperator", enum(CLOUDWATCH, "ComparisonOperator")),
+    Row("AWS::CloudWatch::Alarm", "Statistic", enum(CLOUDWATCH, "Statistic")),
+    Row(
+        "AWS::CloudWatch::Alarm",
+        "Namespace",
+        model_pattern(CLOUDWATCH, "Namespace", accepted=("AWS/SQS",), refused=(":AWS/SQS",)),
+    ),
+    # PutMetricAlarm's TreatMissingData documentation (the model's shape is a plain string).
+    Row(
+        "AWS::CloudWatch::Alarm",
+        "TreatMissingData",
+        OneOf(("breaching", "notBreaching", "ignore", "missing"), "CloudWatch TreatMissingData"),
+    ),
+    Row(
+        "AWS::SNS::Topic", "Subscription.*.Protocol", OneOf(SNS_PROTOCOLS, "SNS Subscribe Protocol")
     ),
 ]
 
@@ -432,6 +460,24 @@ BROKEN = [
         2,
         "SearchLogGroup.RetentionInDays",
         id="log-retention-2-days",
+    ),
+    pytest.param(
+        "Resources.DeadLetterAlarm.Properties.TreatMissingData",
+        "notbreaching",
+        "DeadLetterAlarm.TreatMissingData",
+        id="treat-missing-data-case",
+    ),
+    pytest.param(
+        "Resources.IndexerErrorsAlarm.Properties.Statistic",
+        "Total",
+        "IndexerErrorsAlarm.Statistic",
+        id="alarm-statistic",
+    ),
+    pytest.param(
+        "Resources.AlarmTopic.Properties.Subscription.0.Protocol",
+        "e-mail",
+        "AlarmTopic.Subscription[0].Protocol",
+        id="sns-protocol",
     ),
     pytest.param(
         "Resources.SearchDomain.Properties.EBSOptions.VolumeType",

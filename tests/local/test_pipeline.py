@@ -6,6 +6,7 @@ import urllib.request
 
 from chalicelib.documents import image_id
 from localdev import cli
+from localdev.backfill import created_event, list_objects, notification_body
 from localdev.run import SAMPLES
 from tests.local.conftest import wait_for
 
@@ -50,12 +51,13 @@ def test_a_poison_message_ends_in_the_dlq_while_its_batch_is_indexed(local_stack
         Bucket=bucket, Key="good.jpg", Body=(SAMPLES / "coffee.jpg").read_bytes()
     )
     local_stack.wait_until_indexed(["good.jpg"], timeout=60)
-    obj = local_stack.s3.list_objects_v2(Bucket=bucket, Prefix="good.jpg")["Contents"][0]
+    [obj] = list_objects(local_stack.s3, bucket, "good.jpg")
+    good = notification_body(created_event(bucket, obj, "us-east-1"))
     local_stack.sqs.send_message_batch(
         QueueUrl=local_stack.queue_url,
         Entries=[
             {"Id": "poison", "MessageBody": "this is not an S3 event"},
-            {"Id": "good", "MessageBody": cli.synthetic_event(bucket, obj, "us-east-1")},
+            {"Id": "good", "MessageBody": good},
         ],
     )
     wait_for(lambda: local_stack.queue_depths() == {"queue": 0, "dlq": 1}, what="the DLQ")
