@@ -13,6 +13,7 @@ from datetime import UTC, datetime, timedelta
 
 import boto3
 import pytest
+import requests
 from botocore.stub import Stubber
 
 from chalicelib import documents
@@ -111,6 +112,8 @@ def test_compact_removes_the_stage_index_old_tombstones_only(aws, project, opens
     # The stage's index lives on in a reused node: keys of this run only, never seen before.
     prefix = f"{uuid.uuid4().hex}/"
     store.write(_writes(datetime.now(UTC), retention_days=30, prefix=prefix))  # the default
+    # Searches see a write after a refresh (once a second by default): compact searches next.
+    requests.post(f"{opensearch_url}/_refresh", timeout=30).raise_for_status()
     capsys.readouterr()
 
     assert main(["compact", *common_args(project)]) == 0

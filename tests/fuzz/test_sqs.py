@@ -19,6 +19,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from chalicelib.call_timing import WallTimer
 from chalicelib.documents import image_id
 from chalicelib.logs import JsonFormatter
 from tests.fuzz import strategies as fuzz
@@ -60,7 +61,10 @@ class IngestStage:
         logger.setLevel(logging.INFO)
         logger.propagate = False
         self.rekognition = FakeRekognition(answers)
-        self.components = stage_components(settings, rekognition=self.rekognition, logger=logger)
+        # The fake answers without HTTP, so no botocore attempt can be timed: a wall clock.
+        self.components = stage_components(
+            settings, rekognition=self.rekognition, rekognition_timer=WallTimer(), logger=logger
+        )
         self.function = Lambda(self.components)
         self.store = self.components.store
 

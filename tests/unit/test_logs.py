@@ -50,6 +50,9 @@ def project_logger():
     saved = (list(logger.handlers), logger.propagate, logger.level)
     for handler in saved[0]:
         logger.removeHandler(handler)
+    # A fresh logger propagates; one that an earlier test configured does not, and pytest's
+    # log capture then attaches its handlers to it, which get_logger takes for configured.
+    logger.propagate = True
     yield logger
     for handler in list(logger.handlers):
         logger.removeHandler(handler)
