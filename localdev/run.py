@@ -11,7 +11,6 @@ that differ from the defaults are printed at start. Set SEARCH_ENDPOINT (for exa
 from __future__ import annotations
 
 import argparse
-import contextlib
 import os
 import shutil
 import signal
@@ -132,9 +131,12 @@ def run(once: bool, port: int, access_log: bool = False) -> int:
             return 0
         print("\nServing until Ctrl-C.", flush=True)
         stopped = threading.Event()
+        # Ctrl-C is the way to stop. Both signals get a handler of their own: a process started
+        # in the background of a non-interactive shell (CI) inherits SIGINT ignored, and then
+        # Python raises no KeyboardInterrupt.
         signal.signal(signal.SIGTERM, lambda *_: stopped.set())
-        with contextlib.suppress(KeyboardInterrupt):  # Ctrl-C is the way to stop
-            stopped.wait()
+        signal.signal(signal.SIGINT, lambda *_: stopped.set())
+        stopped.wait()
         print("\nStopping…")
     return 0
 
