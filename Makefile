@@ -106,9 +106,8 @@ bench-labeler: $(INSTALLED)
 	$(BIN)/python -m bench.labeler $(BENCH_ARGS)
 
 ## bench-flood: 3,000 images through S3 -> SQS -> 20 pollers at a 25 TPS Rekognition quota,
-## today's settings beside REKOGNITION_TPS. At 3,000 the uploads alone take about 7 minutes and
-## the drains do not yet reach the goal (README, "Rekognition quota and floods"); not in
-## `make bench` for that reason. BENCH_ARGS="--images 300" takes about 2 minutes.
+## today's settings beside REKOGNITION_TPS (README, "Rekognition quota and floods"). About 10
+## minutes, so not in `make bench`; BENCH_ARGS="--images 300" takes about 2 minutes.
 bench-flood: $(INSTALLED)
 	$(BIN)/python -m bench.flood $(BENCH_ARGS)
 

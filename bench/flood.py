@@ -63,6 +63,7 @@ DEFAULT_IMAGES, DEFAULT_POLLERS, DEFAULT_QUOTA = 3000, 20, 25.0
 MAX_RECEIVE_COUNT = 5  # deploy's default (localdev/aws/deploy.py)
 DEFAULT_VISIBILITY_SECONDS = 10
 UPLOAD_THREADS = 8
+STAGING_LAG = 200  # notifications the upload may be ahead of the feeder
 # The steady part of a run: between these shares of its indexed images.
 STEADY_FROM, STEADY_TO = 0.1, 0.9
 GOAL_SUSTAINED_SHARE, GOAL_CALLS_PER_IMAGE = 0.9, 1.1
@@ -139,10 +140,15 @@ def route_function_logs(timeline: OutcomeTimeline) -> None:
 
 
 def upload(stack: LocalStack, count: int) -> list[str]:
+    """Puts the images, never more than STAGING_LAG notifications ahead of the feeder: moto's
+    SendMessage and ReceiveMessage walk the whole staging queue, so a deep one slows both the
+    puts and the feeder, which then falls further behind (3,000 puts took 210 s that way)."""
     samples = sample_images()
     keys = [f"flood/{n:05d}-{samples[n % len(samples)][0]}" for n in range(count)]
 
     def put(number: int) -> None:
+        while number - stack.feeder.taken > STAGING_LAG:
+            time.sleep(0.01)
         body = samples[number % len(samples)][1]
         stack.s3.put_object(Bucket=stack.options.bucket, Key=keys[number], Body=body)
 

@@ -42,6 +42,7 @@ class QueueFeeder:
         self.target = target  # 0 holds everything back (the pollers have not started)
         self._backlog: deque[dict] = deque()
         self._sending = 0  # popped from the backlog, not yet accepted by SendMessageBatch
+        self.taken = 0  # messages taken from staging so far, for an uploader's backpressure
         self._lock = threading.Lock()
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
@@ -61,7 +62,7 @@ class QueueFeeder:
             moved += taken
             if not taken:
                 break
-        missing = self.target - self._visible() if self.backlog else 0
+        missing = self.target - self._visible() if self.target and self.backlog else 0
         while missing > 0 and not self._stop.is_set():
             sent = self._send(min(SQS_BATCH_LIMIT, missing))
             if not sent:
@@ -90,6 +91,7 @@ class QueueFeeder:
                 )
                 for m in messages
             )
+            self.taken += len(messages)
         self._sqs.delete_message_batch(
             QueueUrl=self._staging_url,
             Entries=[

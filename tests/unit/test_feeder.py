@@ -43,6 +43,7 @@ def test_the_flood_waits_in_the_backlog_until_the_pollers_start(sqs, queues):
     feeder = QueueFeeder(sqs, staging, queue)  # target 0: the pollers have not started
     assert feeder.feed_once() == 40
     assert (_depth(sqs, staging), _depth(sqs, queue), feeder.backlog) == (0, 0, 40)
+    assert feeder.taken == 40  # what an upload's backpressure reads (bench/flood.py)
 
 
 def test_the_queue_is_topped_up_to_the_target_in_order_and_no_further(sqs, queues):
