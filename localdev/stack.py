@@ -42,6 +42,7 @@ from urllib.parse import unquote_plus
 import boto3
 
 from chalicelib.documents import image_id
+from chalicelib.metrics import BatchMetrics
 from chalicelib.settings import Settings
 from chalicelib.store.base import StoreUnavailable
 from localdev import local_settings
@@ -116,6 +117,7 @@ class LocalStack:
         self._saved_environ: dict[str, str] | None = None
         self._stoppers: list = []
         self._function_settings: dict[str, str] = {}
+        self._metrics: TextIO | None = None
 
     # -- lifecycle ------------------------------------------------------------------------------
 
@@ -364,12 +366,28 @@ class LocalStack:
         it was imported with, not the local stack's."""
         return self._import_app()
 
-    @staticmethod
-    def _import_app():
+    def _import_app(self):
         spec = importlib.util.spec_from_file_location("local_stack_app", PROJECT_ROOT / "app.py")
         module = importlib.util.module_from_spec(spec)
         spec.loader.exec_module(module)
+        # The EMF line of every batch goes to a file beside the store, not between the
+        # console's "indexed <key> <labels>" lines, which are what a person reads.
+        module.components.__dict__["metrics"] = BatchMetrics(
+            module.components.settings.stage, stream=self._metrics_stream()
+        )
         return module
+
+    def _metrics_stream(self):
+        if self._metrics is None:
+            self.metrics_path.parent.mkdir(parents=True, exist_ok=True)
+            self._metrics = self.metrics_path.open("w", encoding="utf-8")
+            self._stoppers.append(self._metrics.close)
+        return self._metrics
+
+    @property
+    def metrics_path(self) -> Path:
+        """Where the batches' embedded-metric-format lines go (rewritten at each start)."""
+        return self.options.data_dir / "metrics.jsonl"
 
     def start_pollers(self) -> None:
         """Start the event source mapping's pollers (``start()`` does, unless held)."""

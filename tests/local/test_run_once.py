@@ -1,5 +1,6 @@
 """`make run-once`, the README's main command in its non-interactive form, as a user runs it."""
 
+import json
 import os
 import subprocess
 import sys
@@ -29,3 +30,7 @@ def test_run_once_labels_the_samples_and_exits_cleanly(tmp_path):
     assert "Example: GET /search?label=animal" in out
     assert "chelsea-cat.jpg" in out.split("Example:")[1]
     assert "Gallery: http://127.0.0.1:" in out
+    # The batches' metric lines go to a file, not between the console's lines.
+    assert '"_aws"' not in out
+    metrics = [json.loads(line) for line in (ROOT / "data/metrics.jsonl").read_text().splitlines()]
+    assert sum(document["Indexed"] for document in metrics) == 5
