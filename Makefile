@@ -16,7 +16,7 @@ DEPLOY_ARGS ?=
 
 .PHONY: run run-once test test-engines search-node unit lint format openapi opensearch bench bench-ingest bench-search bench-embedded \
 	bench-cold-start bench-labeler bench-flood chaos plan deploy status teardown package gallery \
-	open-dashboards dashboards bench-backfill redrive relabel compact clean
+	open-dashboards dashboards bench-backfill redrive relabel compact migrate clean
 
 $(INSTALLED): requirements.txt requirements-local.txt requirements-dev.txt
 	$(PYTHON) -m venv $(VENV)
@@ -167,6 +167,10 @@ relabel: $(INSTALLED)
 ## compact: delete STAGE's tombstones older than its TOMBSTONE_RETENTION_DAYS (default 30).
 compact: $(INSTALLED)
 	$(BIN)/python -m localdev.aws compact --stage $(STAGE)
+
+## migrate: copy STAGE's index to the current mapping version, swap the alias (DELETE_OLD=1 after).
+migrate: $(INSTALLED)
+	$(BIN)/python -m localdev.aws migrate --stage $(STAGE) $(if $(DELETE_OLD),--delete-old)
 
 clean:
 	rm -rf $(VENV) .pytest_cache .ruff_cache tests/browser/node_modules

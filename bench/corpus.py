@@ -23,6 +23,7 @@ from pathlib import Path
 from chalicelib import documents
 from chalicelib.events import CREATED, ObjectEvent
 from chalicelib.rekognition import ImageAnalysis
+from chalicelib.store import mapping
 from chalicelib.timestamps import canonical_time
 
 TAXONOMY = (
@@ -173,10 +174,11 @@ def image_document(number: int, seed: int = 1) -> dict:
 
 
 def bulk_body(index: str, first: int, count: int, seed: int = 1) -> str:
-    """An ``_bulk`` body (ndjson) indexing images first .. first + count - 1."""
+    """An ``_bulk`` body (ndjson) indexing images first .. first + count - 1, as the store
+    writes them (with the mapping's derived fields)."""
     lines = []
     for number in range(first, first + count):
-        document = image_document(number, seed)
+        document = mapping.index_document(image_document(number, seed))
         lines.append(json.dumps({"index": {"_index": index, "_id": document["image_id"]}}))
         lines.append(json.dumps(document, separators=(",", ":"), ensure_ascii=False))
     return "\n".join(lines) + "\n"

@@ -156,6 +156,7 @@ class Harness:
 
     def __init__(self, url: str, alias: str, latency: float, pool: int):
         import app as app_module
+        from chalicelib.call_timing import WallTimer
         from chalicelib.components import Components
         from chalicelib.settings import Settings
 
@@ -170,6 +171,8 @@ class Harness:
         self.components = Components(load_settings=lambda: self.settings)
         # A cached_property is shadowed by an instance attribute: the fake replaces boto3's.
         self.components.rekognition = self.rekognition
+        # The fake is no botocore client: its calls are timed by the wall clock.
+        self.components.rekognition_timer = WallTimer()
         self.app_module = app_module
         app_module.components = self.components
 

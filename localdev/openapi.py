@@ -15,6 +15,8 @@ import json
 import sys
 from pathlib import Path
 
+from chalicelib.search.query import TOTAL_HITS_LIMIT
+
 SPEC_PATH = Path(__file__).resolve().parent.parent / "openapi.json"
 
 ERROR = {
@@ -31,9 +33,18 @@ LABEL = {
 }
 SEARCH_RESULT = {
     "type": "object",
-    "required": ["total", "items", "next"],
+    "required": ["total", "total_is_exact", "items", "next"],
     "properties": {
-        "total": {"type": "integer"},
+        "total": {
+            "type": "integer",
+            "description": f"How many images match: exact up to {TOTAL_HITS_LIMIT:,}; past "
+            f"that {TOTAL_HITS_LIMIT:,}, with total_is_exact false (counting stops there).",
+        },
+        "total_is_exact": {
+            "type": "boolean",
+            "description": "False when more images match than total says (total is then a "
+            "lower bound).",
+        },
         "items": {
             "type": "array",
             "items": {

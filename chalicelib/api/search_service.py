@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import Any
 
 from chalicelib.api.params import InvalidParameter, ParsedParams
@@ -10,6 +11,7 @@ from chalicelib.search.query import (
     MATCH_ALL,
     SORT_RELEVANCE,
     TIME_INDEXED,
+    TOTAL_HITS_LIMIT,
     Filters,
     SearchQuery,
     matched_labels,
@@ -43,11 +45,13 @@ class SearchService:
         links: ImageLinks,
         default_min_confidence: float,
         cursors: CursorCodec,
+        total_hits_limit: int = TOTAL_HITS_LIMIT,
     ):
         self._store = store
         self._links = links
         self._default_min_confidence = default_min_confidence
         self._cursors = cursors
+        self._total_hits_limit = total_hits_limit
 
     def filters(self, params: ParsedParams, key_prefix_param: str) -> Filters:
         return Filters(
@@ -68,17 +72,19 @@ class SearchService:
             filters=self.filters(params, "prefix"),
             sort=params.get("sort", SORT_RELEVANCE),
             size=params.get("size", 20),
+            total_hits_limit=self._total_hits_limit,
         )
         if params.get("next"):
             try:
                 after = self._cursors.decode(query, params.get("next"))
             except InvalidCursor as error:
                 raise InvalidParameter("next", str(error)) from None
-            query = SearchQuery(query.filters, query.sort, query.size, after)
+            query = replace(query, after=after)
         page = self._store.search(query)
         last = page.hits[-1].sort_key if page.has_more else None
         return {
             "total": page.total,
+            "total_is_exact": page.total_is_exact,
             "items": [self._item(hit.document, query.filters) for hit in page.hits],
             "next": self._cursors.encode(query, last) if last is not None else None,
         }

@@ -30,6 +30,11 @@ FUZZY_TEXT_SCORE = 50.0
 MAX_LABELS = 10
 MAX_SCORE = MAX_LABELS * 100.0 + EXACT_TEXT_SCORE
 
+# Matches counted exactly per search; beyond it ``total`` is this bound, flagged as not exact,
+# so that a broad search stops counting instead of visiting every match. 10,000 is
+# Elasticsearch's and OpenSearch's own default for ``track_total_hits``.
+TOTAL_HITS_LIMIT = 10_000
+
 
 @dataclass(frozen=True)
 class Filters:
@@ -55,6 +60,8 @@ class SearchQuery:
     # The sort key of the last item of the previous page (opaque to callers: see cursor.py),
     # the same in every store: (score or confidence,) epoch milliseconds, image id.
     after: tuple[Any, ...] | None = None
+    # Matches are counted up to this many (see bounded_total); small in tests.
+    total_hits_limit: int = TOTAL_HITS_LIMIT
 
 
 @dataclass(frozen=True)
@@ -70,6 +77,16 @@ class SearchPage:
     total: int
     hits: list[SearchHit]
     has_more: bool
+    # False when more images match than the query's total_hits_limit: ``total`` is then that
+    # limit, a lower bound. A store that counts every match without a limit leaves it True.
+    total_is_exact: bool = True
+
+
+def bounded_total(counted: int, limit: int) -> tuple[int, bool]:
+    """``(total, total_is_exact)`` from a count that went on at least one match past ``limit``
+    (or to the end): up to ``limit`` matches are exact, more give ``(limit, False)``, as
+    Elasticsearch 7+ and OpenSearch answer ``track_total_hits: <limit>``."""
+    return (counted, True) if counted <= limit else (limit, False)
 
 
 @dataclass(frozen=True)

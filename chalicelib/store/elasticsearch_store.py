@@ -41,6 +41,8 @@ from chalicelib.store.base import (
 # conditional write; we then read again and decide again, a bounded number of times.
 CONFLICT_ROUNDS = 4
 VERSION_CONFLICT = 409
+# Derived at every write; a version 1 index written to by this code holds them in _source.
+BAND_FIELDS = list(mapping.BAND_FIELDS)
 # Tombstones removed per search + bulk round: 1,000 small deletes make a bulk of about 150 kB.
 TOMBSTONE_PAGE = 1000
 
@@ -51,6 +53,26 @@ class ElasticsearchStore(ImageStore):
         self._alias = alias
         self._replicas = replicas
         self._ready = False
+        self._version: int | None = None  # the mapping version behind the alias, once read
+        self._pinned = False
+
+    @classmethod
+    def on_index(cls, client: Elasticsearch, index: str) -> ElasticsearchStore:
+        """A store over one existing index instead of the alias (a migration's target,
+        localdev/migration.py): the same ordering rule and conditional writes; it never puts
+        a template or creates an index."""
+        store = cls(client, index)
+        store._ready = True
+        return store
+
+    @property
+    def alias(self) -> str:
+        return self._alias
+
+    @property
+    def client(self) -> Elasticsearch:
+        """The cluster client (the benchmark wraps its ``search`` to time what the API sends)."""
+        return self._client
 
     # -- index management -------------------------------------------------------------------
 
@@ -67,6 +89,14 @@ class ElasticsearchStore(ImageStore):
             self._create_index_with_alias()
             # A new index answers 503 until its primary shard has started.
             self._client.cluster.health(index=self._alias, wait_for_status="yellow", timeout="30s")
+        else:
+            # An index of an older mapping version until its migration: the derived fields
+            # every write now carries are added to it (additive, a no-op where they exist).
+            self._client.indices.put_mapping(
+                index=self._alias,
+                body={"properties": mapping.BAND_MAPPINGS},
+                **compat.put_mapping_params,
+            )
         self._ready = True
 
     def _create_index_with_alias(self) -> None:
@@ -114,7 +144,7 @@ class ElasticsearchStore(ImageStore):
             actions.append(
                 self._compat().bulk_action(_conditional_action(self._alias, image_id, current))
             )
-            actions.append(write.document)
+            actions.append(mapping.index_document(write.document))
         if not actions:
             return {}
         # Through the alias path (POST /<alias>/_bulk): the role may POST there, not to /_bulk.
@@ -123,7 +153,7 @@ class ElasticsearchStore(ImageStore):
         for item in response["items"]:
             result = next(iter(item.values()))
             image_id = result["_id"]
-            if result.get("status") == VERSION_CONFLICT:
+            if _read_again(result):
                 conflicts[image_id] = pending[image_id]
             elif "error" in result:
                 outcome[image_id] = WriteResult(FAILED, _describe_item_error(result["error"]))
@@ -154,7 +184,9 @@ class ElasticsearchStore(ImageStore):
     def get(self, image_id: str) -> dict[str, Any] | None:
         with _unavailable_as_store_error():
             # A missing document or index is an answer, not an error worth a warning log line.
-            response = self._client.get(index=self._alias, id=image_id, ignore=[404])
+            response = self._client.get(
+                index=self._alias, id=image_id, ignore=[404], _source_excludes=BAND_FIELDS
+            )
         if not response.get("found"):
             return None
         document = response["_source"]
@@ -165,7 +197,9 @@ class ElasticsearchStore(ImageStore):
             return {}
         try:
             with _unavailable_as_store_error():
-                response = self._client.mget(index=self._alias, body={"ids": list(image_ids)})
+                response = self._client.mget(
+                    index=self._alias, body={"ids": list(image_ids)}, _source_excludes=BAND_FIELDS
+                )
         except NotFoundError:  # no index yet: nothing is stored
             return {}
         return {
@@ -225,22 +259,83 @@ class ElasticsearchStore(ImageStore):
         try:
             with _unavailable_as_store_error():
                 compat = self._compat()
-                body = es_queries.search_body(query)
-                response = self._client.search(index=self._alias, body=body)
+                version = self._mapping_version()
+                # Version 1's queries are the design before version 2, counting every match.
+                counting = compat.track_total_hits(query.total_hits_limit) if version >= 2 else True
+                # A narrower search that holds a whole page holds exactly the page (a label's
+                # best bands, the exact text matches, the last hours of a newest-first search);
+                # the matches are then counted unranked.
+                wants_newest = es_queries.wants_newest_time(query, version)
+                newest = self._newest_time() if wants_newest else None
+                for shortcut in es_queries.shortcuts(query, version, newest):
+                    found = self._search(shortcut.body)["hits"]["hits"]
+                    if len(found) > query.size:
+                        count = es_queries.count_body(query.filters, version, counting)
+                        counted = self._search(count)["hits"]
+                        return self._page(query, found, counted, compat, shortcut.score)
+                body = es_queries.search_body(query, version, track_total_hits=counting)
+                response = self._search(body)
         except NotFoundError:  # no index yet (a fresh stage): nothing to find, as in SQLite
             return SearchPage(total=0, hits=[], has_more=False)
-        hits = response["hits"]["hits"]
+        return self._page(query, response["hits"]["hits"], response["hits"], compat)
+
+    def _search(self, body: dict[str, Any]) -> dict[str, Any]:
+        return self._client.search(index=self._alias, body=body)
+
+    def _newest_time(self) -> int | None:
+        """Epoch milliseconds of the newest live image (None when nothing is stored)."""
+        hits = self._search(es_queries.newest_time_body())["hits"]["hits"]
+        return int(hits[0]["sort"][0]) if hits else None
+
+    def _page(
+        self,
+        query: SearchQuery,
+        hits: list[dict],
+        counted: dict,
+        compat: engine.EngineCompat,
+        score: float | None = None,
+    ) -> SearchPage:
+        """``score``: the score every hit has, which its sort values leave out."""
+        self._notice_index_versions(hits)
+        total, exact = compat.total_hits(counted, query.total_hits_limit)
+        prefix = () if score is None else (score,)
         return SearchPage(
-            total=compat.total_hits(response["hits"]),
-            hits=[SearchHit(hit["_source"], tuple(hit["sort"])) for hit in hits[: query.size]],
+            total=total,
+            hits=[SearchHit(hit["_source"], (*prefix, *hit["sort"])) for hit in hits[: query.size]],
             has_more=len(hits) > query.size,
+            total_is_exact=exact,
         )
+
+    def _mapping_version(self) -> int:
+        """The mapping version that the queries may rely on: the lowest of the indices behind
+        the alias (GET _alias once per store, then whatever the hits' ``_index`` show)."""
+        if self._version is None:
+            try:
+                indices = self._client.indices.get_alias(name=self._alias)
+            except NotFoundError:  # nothing created yet: the first write creates the current one
+                return mapping.MAPPING_VERSION
+            self._version = min(mapping.version_of(index) or 1 for index in indices)
+        return self._version
+
+    def _notice_index_versions(self, hits: list[dict]) -> None:
+        """After a migration's alias swap a warm store sees the new index in its hits: from the
+        next search on it uses that version's queries."""
+        seen = {mapping.version_of(hit.get("_index", "")) or 1 for hit in hits}
+        if seen and not self._pinned and self._version is not None and min(seen) > self._version:
+            self._version = min(seen)
+
+    def pin_query_version(self, version: int) -> None:
+        """Use one mapping version's queries whatever the alias holds: bench.search measures
+        version 1's (the design before version 2) beside version 2's on the same index."""
+        self._version, self._pinned = version, True
 
     def label_counts(self, filters: Filters, prefix: str | None, size: int) -> list[LabelCount]:
         try:
             with _unavailable_as_store_error():
                 map_hint = self._compat().prefix_terms_need_map_hint
-                body = es_queries.label_counts_body(filters, prefix, size, map_hint=map_hint)
+                body = es_queries.label_counts_body(
+                    filters, prefix, size, map_hint=map_hint, version=self._mapping_version()
+                )
                 response = self._client.search(index=self._alias, body=body)
         except NotFoundError:  # no index yet: no labels
             return []
@@ -284,13 +379,24 @@ def _unavailable_as_store_error():
         raise QueryRejected(_describe(error)) from error
 
 
+def _read_again(result: dict) -> bool:
+    """A conditional write to read again and decide again: another writer got there first
+    (409), or the index it was read from has been made read-only by a migration that has
+    just moved the alias to its successor (403 ``cluster_block_exception``)."""
+    status = result.get("status")
+    blocked = (result.get("error") or {}).get("type") == "cluster_block_exception"
+    return status == VERSION_CONFLICT or (status == 403 and blocked)
+
+
 def _conditional_action(alias: str, image_id: str, current: dict | None) -> dict:
-    """Create if absent, else replace only the exact version we compared against."""
+    """Create if absent, else replace only the exact version we compared against, in the
+    index it was read from: ``_seq_no`` and ``_primary_term`` are per index, so after a
+    migration's alias swap the same pair may name another state in the new index."""
     if current is None:
         return {"create": {"_index": alias, "_id": image_id}}
     return {
         "index": {
-            "_index": alias,
+            "_index": current["_index"],
             "_id": image_id,
             "if_seq_no": current["_seq_no"],
             "if_primary_term": current["_primary_term"],

@@ -11,6 +11,12 @@ What differs between the supported engines, and nothing else:
   action names ``_type`` ("type is missing" otherwise), ``GET <index>/_mapping`` answers typed,
   and ``hits.total`` is a number instead of ``{"value": n, "relation": ...}``. OpenSearch 2.x
   rejects the ``include_type_name`` parameter, so only 6.x gets it (6.8 warns without it).
+* ``track_total_hits`` takes an integer (count up to n, then answer ``"relation": "gte"``) from
+  Elasticsearch 7.0 and in every OpenSearch; 6.8 takes only a boolean (6.8.23 answers an integer
+  with a 500, ``json_parse_exception``). There the store counts every match (``true``) and caps
+  the answer itself: the same total, at the old cost.
+  ``terminate_after`` would bound the count, but it stops collecting, so the page would be the
+  best of the first documents read, not of all matches.
 * OpenSearch 2.17-2.19.3 and 3.0-3.3.1 answer 500 (an IndexOutOfBoundsException, OpenSearch
   issue 19636, fixed in 2.19.4 and 3.3.2) to a terms aggregation with an ``include`` regex on the
   default global-ordinals path; ``"execution_hint": "map"`` avoids that path.
@@ -28,6 +34,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from enum import StrEnum
 from typing import Any
+
+from chalicelib.search.query import bounded_total
 
 SUPPORTED = "Elasticsearch 6.8 and 7.x, OpenSearch 1.x, 2.x and 3.x"
 MAPPING_TYPE = "_doc"  # the one type name Elasticsearch 6.x and 7.x both understand
@@ -101,6 +109,7 @@ class EngineCompat:
     engine: EngineInfo
     mapping_type: str | None  # "_doc" where mapping types still exist (Elasticsearch 6.x)
     prefix_terms_need_map_hint: bool  # OpenSearch issue 19636
+    counts_up_to_a_limit: bool  # track_total_hits takes an integer (not Elasticsearch 6.x)
 
     def index_body(self, body: Mapping[str, Any]) -> dict[str, Any]:
         """A create-index or legacy ``_template`` body with typeless ``mappings``, typed where
@@ -115,6 +124,15 @@ class EngineCompat:
         explicitly that the body is typed (the warning would reach every cold start's log)."""
         return {} if self.mapping_type is None else {"include_type_name": "true"}
 
+    @property
+    def put_mapping_params(self) -> dict[str, Any]:
+        """Keyword arguments of ``indices.put_mapping``: 6.x names the type in the path
+        (``PUT <index>/_doc/_mapping``), which takes the typeless body, and warns unless told
+        that the request is typed, as for templates."""
+        if self.mapping_type is None:
+            return {}
+        return {"doc_type": self.mapping_type, "params": self.template_params}
+
     def bulk_action(self, action: Mapping[str, Mapping[str, Any]]) -> dict[str, Any]:
         """A bulk action line such as ``{"create": {"_index": ..., "_id": ...}}``."""
         if self.mapping_type is None:
@@ -127,11 +145,22 @@ class EngineCompat:
             return dict(mappings)
         return dict(mappings[self.mapping_type])
 
+    def track_total_hits(self, limit: int) -> int | bool:
+        """The search's ``track_total_hits`` for counting up to ``limit`` matches."""
+        return limit if self.counts_up_to_a_limit else True
+
     @staticmethod
-    def total_hits(hits: Mapping[str, Any]) -> int:
-        """``hits.total`` is ``{"value": n}`` from 7.0 on, a plain number before."""
+    def total_hits(hits: Mapping[str, Any], limit: int) -> tuple[int, bool]:
+        """``(total, exact)`` as query.bounded_total defines them, from ``hits.total``: a plain
+        number (6.x, every match counted) or ``{"value": n, "relation": "eq" | "gte"}``, where
+        "gte" means that counting stopped past the limit and n is a lower bound."""
         total = hits["total"]
-        return total if isinstance(total, int) else int(total["value"])
+        if isinstance(total, int):
+            return bounded_total(total, limit)
+        value = int(total["value"])
+        if total["relation"] == "gte":
+            return min(value, limit), False
+        return bounded_total(value, limit)
 
 
 def compat_for(engine: EngineInfo) -> EngineCompat:
@@ -140,12 +169,27 @@ def compat_for(engine: EngineInfo) -> EngineCompat:
     if engine.distribution is Distribution.ELASTICSEARCH:
         if version >= Version(6, 8) and version.major <= 7:
             typed = version.major == 6
-            return EngineCompat(engine, MAPPING_TYPE if typed else None, False)
+            return EngineCompat(
+                engine,
+                mapping_type=MAPPING_TYPE if typed else None,
+                prefix_terms_need_map_hint=False,
+                counts_up_to_a_limit=not typed,
+            )
     elif engine.version_hidden:
         # The real version is unknown, so assume the engine bug: the hint is correct everywhere.
-        return EngineCompat(engine, None, True)
+        return EngineCompat(
+            engine,
+            mapping_type=None,
+            prefix_terms_need_map_hint=True,
+            counts_up_to_a_limit=True,  # OpenSearch, whatever its version
+        )
     elif 1 <= version.major <= 3:
-        return EngineCompat(engine, None, _has_issue_19636(version))
+        return EngineCompat(
+            engine,
+            mapping_type=None,
+            prefix_terms_need_map_hint=_has_issue_19636(version),
+            counts_up_to_a_limit=True,
+        )
     raise UnsupportedEngine(
         f"{engine} is not supported: the image store runs on {SUPPORTED}. Point "
         "SEARCH_ENDPOINT at a domain running one of those, or upgrade this one."

@@ -1,14 +1,31 @@
 """Index template for the image documents.
 
 Writes and reads go through the alias (``imagerepository`` by default), which points at a
-versioned index (``imagerepository-v1``). A future mapping change creates ``-v2`` from the
-template, reindexes, and swaps the alias without downtime; Kibana's ``imagerepository*``
-index pattern matches the alias and every version.
+versioned index (``imagerepository-v2``). A mapping change creates the next version from its
+template, copies the documents and swaps the alias without downtime (localdev/migration.py);
+Kibana's ``imagerepository*`` index pattern matches the alias and every version.
+
+Version 2 adds two derived keyword fields, ``label_bands`` and ``name_bands`` (see
+``index_document``): a flat token per label term and confidence band, so that a minimum
+confidence and the best-first tiers of a one-label search (chalicelib/store/es_queries.py) are
+term filters on a flat field instead of nested range queries visited for every match. They are
+derived from ``labels`` at write time and left out of ``_source``: the stored document, and what
+the API returns, stay exactly as chalicelib.documents builds them.
 """
 
 from __future__ import annotations
 
-MAPPING_VERSION = 1
+import struct
+
+from chalicelib.search.query import fold
+
+MAPPING_VERSION = 2
+# Confidence bands of the derived tokens, highest first. A label with confidence c carries the
+# token of every band <= c: "dog|90" means "some label answering dog has confidence >= 90", and
+# "dog|0" that some label answers dog at all (aliases included, which label_names lacks).
+# Rekognition answers from 50 by default; 80, 90, 95 and 99 are the thresholds people pick.
+CONFIDENCE_BANDS = (99, 95, 90, 80, 50, 0)
+BAND_FIELDS = ("label_bands", "name_bands")
 
 # Case- and accent-insensitive matching at index and query time (a term query for "cafe" finds
 # "Café"); the ``raw`` sub-field keeps the original casing for display and Kibana charts.
@@ -121,18 +138,81 @@ SETTINGS = {
 }
 
 
-def versioned_index(alias: str) -> str:
-    return f"{alias}-v{MAPPING_VERSION}"
+# Version 2 adds the band fields; nothing else changes, so version 1's queries stay valid on it.
+BAND_MAPPINGS = {field: {"type": "keyword"} for field in BAND_FIELDS}
+MAPPINGS_BY_VERSION = {
+    1: MAPPINGS,
+    2: {
+        **MAPPINGS,
+        # Derived from labels at every write (and at a migration's copy): never stored twice.
+        "_source": {"excludes": list(BAND_FIELDS)},
+        "properties": {**MAPPINGS["properties"], **BAND_MAPPINGS},
+    },
+}
 
 
-def index_template(alias: str, replicas: int = 1) -> dict:
-    """A legacy ``_template`` body: understood by Elasticsearch 7.x and every OpenSearch.
+def versioned_index(alias: str, version: int = MAPPING_VERSION) -> str:
+    return f"{alias}-v{version}"
 
+
+def version_of(index: str) -> int | None:
+    """The mapping version of a versioned index name (``imagerepository-v2`` -> 2)."""
+    _, _, suffix = index.rpartition("-v")
+    return int(suffix) if suffix.isdigit() else None
+
+
+def index_template(alias: str, replicas: int = 1, version: int = MAPPING_VERSION) -> dict:
+    """A legacy ``_template`` body: understood by Elasticsearch 6.8, 7.x and every OpenSearch.
+
+    It matches its own version's index only, so that an older index created by hand (a
+    migration's source, a test) gets exactly the mappings it is created with.
     ``replicas`` is 0 on a single-node domain, where a replica could never be assigned and the
     cluster would stay yellow.
     """
     return {
-        "index_patterns": [f"{alias}-v*"],
+        "index_patterns": [versioned_index(alias, version)],
         "settings": {**SETTINGS, "number_of_replicas": replicas},
-        "mappings": MAPPINGS,
+        "mappings": MAPPINGS_BY_VERSION[version],
     }
+
+
+def band_term(term: str, band: int) -> str:
+    """The token of a folded label term in a band: ``band_term("dog", 90) == "dog|90"``."""
+    return f"{term}|{band}"
+
+
+def band_at_most(min_confidence: float) -> int:
+    """The highest band at or below a minimum confidence: every label term that has a label at
+    or above the minimum carries this band's token (the prefilter of a search)."""
+    return next(band for band in CONFIDENCE_BANDS if band <= min_confidence)
+
+
+def as_float32(value: float) -> float:
+    """A confidence as the index holds it (``float``: 32 bits), so that a band token and the
+    engine's score agree at a boundary: 94.99999999 is stored, and scored, as 95.0."""
+    return struct.unpack("f", struct.pack("f", value))[0]
+
+
+def index_document(document: dict) -> dict:
+    """The document as written to a version-2 index: the band tokens added (idempotent, so a
+    migration may apply it to a document that already has them)."""
+    if document.get("deleted"):
+        return {key: value for key, value in document.items() if key not in BAND_FIELDS}
+    best: dict[str, dict[str, float]] = {"label_bands": {}, "name_bands": {}}
+    for label in document.get("labels") or []:
+        confidence = as_float32(label["confidence"])
+        names = [label["name"]]
+        expanded = names + list(label.get("parents") or ()) + list(label.get("aliases") or ())
+        for field, terms in (("name_bands", names), ("label_bands", expanded)):
+            for term in map(fold, terms):
+                best[field][term] = max(confidence, best[field].get(term, 0.0))
+    tokens = {
+        field: sorted(
+            band_term(term, band)
+            for term, confidence in scores.items()
+            for band in CONFIDENCE_BANDS
+            if confidence >= band
+        )
+        for field, scores in best.items()
+    }
+    return {**document, **tokens}

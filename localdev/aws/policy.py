@@ -22,7 +22,9 @@ The indexer (``<app>-<stage>-index_images``, the SQS handler):
   (elasticsearch-py 7.13 methods and paths): ``POST /<alias>/_mget`` (stored versions) and
   ``POST /<alias>/_bulk`` (the conditional writes), plus ``ensure_ready()``, which ``write()``
   runs once per instance: ``PUT /_template/<alias>``, ``HEAD /_alias/<alias>`` and, only when
-  the alias is missing, ``PUT /<alias>-v<N>`` and ``GET /_cluster/health/<alias>``; and
+  the alias is missing, ``PUT /<alias>-v<N>`` and ``GET /_cluster/health/<alias>``, or, when
+  it exists, ``PUT /<alias>/_mapping`` (``/<alias>/_doc/_mapping`` on Elasticsearch 6.x: the
+  derived band fields added to an index of an older mapping until its migration); and
   ``GET /``, the engine's version, read once (chalicelib/store/engine.py).
 * ``logs:CreateLogStream/PutLogEvents`` on its own log group.
 
@@ -30,7 +32,8 @@ The API function (``<app>-<stage>``):
 
 * On the domain, reads only: ``POST /<alias>/_search`` (search and label counts),
   ``GET /<alias>/_doc/<id>``, ``POST /<alias>/_mget``, ``POST /<alias>/_count`` and the health
-  check's ``HEAD /`` (``ping()``), ``GET /`` (the engine's version, once). No ``PUT``, no
+  check's ``HEAD /`` (``ping()``), ``GET /`` (the engine's version, once) and
+  ``GET /_alias/<alias>`` (the mapping version the queries may use, once). No ``PUT``, no
   ``DELETE``, no ``POST`` on any other path.
 * ``s3:GetObject`` and ``s3:GetObjectVersion`` on the bucket's objects: presigned GET URLs carry
   the signer's permissions, and they name the version when the document has one.
@@ -191,7 +194,12 @@ def build_indexer_policy(inputs: PolicyInputs) -> dict:
                 "EnsureIndexTemplateAndIndex",
                 "es:ESHttpPut",
                 inputs,
-                [f"_template/{alias}", versioned_index(alias)],
+                [
+                    f"_template/{alias}",
+                    versioned_index(alias),
+                    f"{alias}/_mapping",
+                    f"{alias}/_doc/_mapping",
+                ],
             ),
             _domain_statement("CheckAlias", "es:ESHttpHead", inputs, [f"_alias/{alias}"]),
             _domain_statement(
@@ -230,7 +238,12 @@ def build_api_policy(inputs: PolicyInputs) -> dict:
                 inputs,
                 [f"{alias}/_search", f"{alias}/_count", f"{alias}/_mget"],
             ),
-            _domain_statement("GetImage", "es:ESHttpGet", inputs, [f"{alias}/_doc/*"]),
+            _domain_statement(
+                "GetImageAndMappingVersion",
+                "es:ESHttpGet",
+                inputs,
+                [f"{alias}/_doc/*", f"_alias/{alias}"],
+            ),
             # ping(): HEAD / is authorized against the domain ARN with a trailing slash.
             _domain_statement("HealthPing", "es:ESHttpHead", inputs, [""]),
             _detect_engine(inputs),

@@ -39,7 +39,9 @@ once, and reads the images table only for the matches that can reach the page: t
 above the page's lowest score (the ``bound``), ties included. Where matches are dense,
 sort=newest (and relevance when every match scores alike) walks the images newest first
 instead; the first page of a match=any search scores only the images that can reach it
-(_label_scores). ``total`` stays exact: the work that remains is counting the matches.
+(_label_scores). ``total`` counts the matches up to one past the query's total_hits_limit
+(query.bounded_total), as the index does with ``track_total_hits``: a count that stops there
+instead of reading every match's row.
 
 Free text works as the index's ``match`` queries do: the text is split into words (UAX #29
 word boundaries, lowercased), every word must match (``operator: and``), exactly for 100 points
@@ -78,6 +80,7 @@ from chalicelib.search.query import (
     SearchHit,
     SearchPage,
     SearchQuery,
+    bounded_total,
     fold,
 )
 from chalicelib.store.base import (
@@ -408,14 +411,15 @@ class SqliteStore(ImageStore):
             matches = _matches(connection, query.filters, prune=first_page)
             if matches is None:
                 return SearchPage(total=0, hits=[], has_more=False)
-            rows = connection.execute(*_page(matches, columns, after, query.size)).fetchall()
-        total = rows[0]["total"]
+            page = _page(matches, columns, after, query.size, query.total_hits_limit)
+            rows = connection.execute(*page).fetchall()
+        total, exact = bounded_total(rows[0]["total"], query.total_hits_limit)
         rows = [row for row in rows if row["id"] is not None]  # an empty page is one NULL row
         hits = [
             SearchHit(self.decode(row["document"]), _sort_key(row, columns))
             for row in rows[: query.size]
         ]
-        return SearchPage(total=total, hits=hits, has_more=len(rows) > query.size)
+        return SearchPage(total, hits, has_more=len(rows) > query.size, total_is_exact=exact)
 
     def label_counts(self, filters: Filters, prefix: str | None, size: int) -> list[LabelCount]:
         with self._reading() as connection:
@@ -611,7 +615,7 @@ class Matches:
     # True when sort=newest is best served by walking the images index newest first and
     # keeping the matches: when they are dense enough that a page is found early.
     walk_newest: bool = False
-    count: str | None = None  # counts the matches when ``scored`` holds only some of them
+    every_match: str | None = None  # selects every match when ``scored`` holds only some
 
     @property
     def constant_score(self) -> bool:
@@ -625,9 +629,8 @@ class Matches:
 
     @property
     def total(self) -> str:
-        if self.count:
-            return self.count
-        return "SELECT count(*) FROM scored" if self.scored else f"SELECT count(*) {self.source}"
+        """Counts the matches up to ``:count_limit``: the count stops there, not at the last."""
+        return f"SELECT count(*) FROM ({self.every_match or self.ids} LIMIT :count_limit)"
 
 
 def _matches(
@@ -642,7 +645,7 @@ def _matches(
     labels = list(dict.fromkeys(fold(label) for label in filters.labels))
     restrictions, restriction_params = _restrictions(filters)
     params |= restriction_params
-    total = estimate = None
+    every_match = estimate = None
     single = False
     score = _score(bool(labels), filters.match, bool(filters.text), "s.label_score", "s.text_score")
     if labels:
@@ -652,7 +655,7 @@ def _matches(
             return None
         estimate = None if filters.text else label_scores.estimate
         ctes.append(label_scores.ctes)
-        total = label_scores.total
+        every_match = label_scores.every_match
         single = label_scores.single and not filters.text and not restrictions
         sources.append("label_scores l")
     if filters.text:
@@ -706,7 +709,7 @@ def _matches(
         "s.best" if labels else top_confidence,
         scored=True,
         walk_newest=walk_newest,
-        count=total,
+        every_match=every_match,
     )
 
 
@@ -785,17 +788,18 @@ label_scores AS NOT MATERIALIZED ({scores(reachable)})"""
             f"SELECT image FROM label_hits WHERE term = :term_{n} AND {column} >= :min_confidence"
             for n in range(len(known))
         )
-        total = f"SELECT count(*) FROM ({arms} ORDER BY 1)"
+        every_match = f"{arms} ORDER BY 1"
     else:
-        total = f"SELECT count(*) FROM ({scores()})"
-    return LabelScores(ctes, estimate, total)
+        every_match = scores()
+    return LabelScores(ctes, estimate, every_match)
 
 
 @dataclass(frozen=True)
 class LabelScores:
     ctes: str
     estimate: int  # matches expected: the rarest label's images (all), the most frequent (any)
-    total: str | None = None  # counts the matches when label_scores holds only some of them
+    # Selects every match (one row each) when label_scores holds only some of them.
+    every_match: str | None = None
     single: bool = False  # one label's rows: an index range
 
 
@@ -919,9 +923,11 @@ def _page(
     columns: tuple[tuple[str, str], ...],
     after: tuple[str, dict[str, Any]],
     size: int,
+    total_hits_limit: int,
 ) -> tuple[str, dict[str, Any]]:
     """The total and one page of the matches in sort order after the cursor, plus one row to
-    tell whether another page exists; documents are read for the page's rows only.
+    tell whether another page exists; documents are read for the page's rows only. The total
+    counts up to one match past ``total_hits_limit``: enough for query.bounded_total.
 
     When the first sort column is computed in ``scored``, only the matches that can reach the
     page join the images table: those whose value is at or above the ``bound``, the
@@ -930,6 +936,7 @@ def _page(
     the 32-bit rounding of the score could lift to it)."""
     after_condition, after_params = after
     params = matches.params | after_params | {"limit": size + 1, "size": size}
+    params["count_limit"] = total_hits_limit + 1
     first = columns[0][0]
     expressions = {
         "score": matches.score,

@@ -8,6 +8,7 @@ import pytest
 from chalicelib.store.elasticsearch_store import ElasticsearchStore
 from localdev.embedded.sqlite_store import SqliteStore
 from tests.contract import fixtures
+from tests.version_1_index import create_version_1_index
 
 
 def _elasticsearch(request):
@@ -17,12 +18,25 @@ def _elasticsearch(request):
     return store, lambda: client.indices.refresh(index=alias)
 
 
+def _elasticsearch_v1_index(request):
+    """A version 1 index, as a stage deployed before mapping version 2 holds until it is
+    migrated: the store adds the band fields to it, writes them, and uses version 1's queries."""
+    client = request.getfixturevalue("search_client")
+    alias = request.getfixturevalue("index_alias")
+    create_version_1_index(client, alias)
+    return ElasticsearchStore(client, alias), lambda: client.indices.refresh(index=alias)
+
+
 def _sqlite(request):
     store = SqliteStore(request.getfixturevalue("tmp_path") / "images.sqlite3")
     return store, lambda: None
 
 
-STORES = {"elasticsearch": _elasticsearch, "sqlite": _sqlite}
+STORES = {
+    "elasticsearch": _elasticsearch,
+    "elasticsearch-v1-index": _elasticsearch_v1_index,
+    "sqlite": _sqlite,
+}
 
 
 @pytest.fixture(params=sorted(STORES))

@@ -35,11 +35,12 @@ def expected_order(images, score):
     ]
 
 
-def paged(store, query):
+def paged(store, query, total=None):
+    """Every page's keys in order; each page's total is ``total`` (default: the tied dogs)."""
     found = []
     while True:
         page = store.search(query)
-        assert page.total == len(TIED)
+        assert page.total == (len(TIED) if total is None else total)
         found += [hit.document["key"] for hit in page.hits]
         if not page.has_more:
             return found
@@ -58,6 +59,40 @@ def test_pages_cut_through_ties_in_tie_breaker_order(empty_store, sort, size):
     # Two labels that every image answers: the sum ties where the single score ties.
     both = Filters(labels=("dog", "animal"), match=MATCH_ANY)
     assert paged(store, SearchQuery(both, sort=sort, size=size)) == expected
+
+
+@pytest.mark.parametrize("size", [1, 2, 3, 7])
+def test_newest_first_pages_cut_through_days_in_tie_breaker_order(empty_store, size):
+    # The days are whole days apart: a day's window (24 h back from an image) includes the day
+    # before's images exactly at its boundary.
+    store, refresh = empty_store
+    store.write([fixtures.create_write(image) for image in TIED])
+    refresh()
+    expected = expected_order(TIED, lambda image: 0.0)  # newest first, then image id
+
+    assert paged(store, SearchQuery(Filters(labels=("dog",)), sort="newest", size=size)) == (
+        expected
+    )
+
+
+# Three exact matches of "kite" and three that match it only with a typo ("kites"), with tied
+# days in each group: pages of 1-3 cut through both groups and across their boundary.
+KITES = tuple(
+    Image(f"kites/{number}.jpg", (Label("Sky", 90.0),), day=day, text=(word,))
+    for number, (word, day) in enumerate(
+        [("kite", 2), ("kites", 4), ("kite", 4), ("kites", 1), ("kite", 4), ("kites", 4)]
+    )
+)
+
+
+@pytest.mark.parametrize("size", [1, 2, 3, 6])
+def test_free_text_pages_rank_exact_matches_first_in_tie_breaker_order(empty_store, size):
+    store, refresh = empty_store
+    store.write([fixtures.create_write(image) for image in KITES])
+    refresh()
+    expected = expected_order(KITES, lambda image: 100.0 if "kite" in image.text else 50.0)
+
+    assert paged(store, SearchQuery(Filters(text="kite"), size=size), len(KITES)) == expected
 
 
 def test_label_counts_follow_replacements_and_deletes(loaded_store):

@@ -81,13 +81,19 @@ class Expected:
         if function == INDEXER:
             return {
                 "es:ESHttpPost": {f"{alias}/_mget", f"{alias}/_bulk"},
-                "es:ESHttpPut": {f"_template/{alias}", f"{alias}-v{MAPPING_VERSION}"},
+                "es:ESHttpPut": {
+                    f"_template/{alias}",
+                    f"{alias}-v{MAPPING_VERSION}",
+                    f"{alias}/_mapping",
+                    f"{alias}/_doc/_mapping",
+                },
                 "es:ESHttpHead": {f"_alias/{alias}"},
                 "es:ESHttpGet": {f"_cluster/health/{alias}", ""},  # GET /: the engine
             }
         return {
             "es:ESHttpPost": {f"{alias}/_search", f"{alias}/_count", f"{alias}/_mget"},
-            "es:ESHttpGet": {f"{alias}/_doc/*", ""},  # GET /: the engine's version
+            # GET /: the engine's version; GET _alias: the mapping version behind the alias
+            "es:ESHttpGet": {f"{alias}/_doc/*", f"_alias/{alias}", ""},
             "es:ESHttpHead": {""},  # HEAD / is authorized against "domain/<name>/"
         }
 

@@ -76,8 +76,9 @@ def _printable(name: str) -> str:
 
 
 def search_shape(body: dict) -> None:
-    assert set(body) == {"total", "items", "next"}, body
+    assert set(body) == {"total", "total_is_exact", "items", "next"}, body
     assert isinstance(body["total"], int) and body["total"] >= len(body["items"])
+    assert isinstance(body["total_is_exact"], bool)
     assert len(body["items"]) <= MAX_PAGE_SIZE
     for item in body["items"]:
         assert set(item) == ITEM_FIELDS, item

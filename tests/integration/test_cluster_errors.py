@@ -52,11 +52,14 @@ def fresh_stage_api(tmp_path, monkeypatch, opensearch_url):
         yield client.http
 
 
+NOTHING_FOUND = {"total": 0, "total_is_exact": True, "items": [], "next": None}
+
+
 @pytest.mark.parametrize(
     ("path", "status", "body"),
     [
-        ("/search?label=dog&sort=newest", 200, {"total": 0, "items": [], "next": None}),
-        ("/search?q=coffee&prefix=a%2F", 200, {"total": 0, "items": [], "next": None}),
+        ("/search?label=dog&sort=newest", 200, NOTHING_FOUND),
+        ("/search?q=coffee&prefix=a%2F", 200, NOTHING_FOUND),
         ("/labels?prefix=do", 200, {"labels": []}),
         (
             "/images/" + "0" * 64,

@@ -8,10 +8,12 @@ from elasticsearch import Elasticsearch
 from chalicelib import documents
 from chalicelib.events import CREATED, REMOVED, ObjectEvent
 from chalicelib.rekognition import ImageAnalysis
-from chalicelib.store import engine
+from chalicelib.search.query import Filters, SearchQuery
+from chalicelib.store import engine, mapping
 from chalicelib.store.base import FAILED, STALE, WRITTEN, ImageWrite
 from chalicelib.store.elasticsearch_store import ElasticsearchStore
 from chalicelib.store.mapping import versioned_index
+from tests.version_1_index import create_version_1_index
 
 pytestmark = pytest.mark.integration
 
@@ -109,7 +111,7 @@ def test_written_documents_are_case_and_accent_insensitive(search_client, compat
         found = search_client.search(
             index=store._alias, body={"query": {"term": {"label_names": term}}}
         )
-        assert compat.total_hits(found["hits"]) == 1, term
+        assert compat.total_hits(found["hits"], limit=10) == (1, True), term
     source = stored(search_client, store._alias)["cafe.jpg"]
     assert source["label_names"] == ["Café"]  # the original casing is kept for display
 
@@ -192,3 +194,98 @@ def test_an_unreachable_cluster_fails_every_write_with_a_reason(index_alias):
     )
     assert statuses(results) == [FAILED, FAILED]
     assert all(result.reason.startswith("search cluster error") for result in results)
+
+
+class SentBodies:
+    """The search bodies a store sends (wrapping its client's ``search``)."""
+
+    def __init__(self, client):
+        self.bodies, self._search = [], client.search
+        client.search = self
+
+    def __call__(self, *args, **kwargs):
+        self.bodies.append(kwargs["body"])
+        return self._search(*args, **kwargs)
+
+    def use_bands(self) -> bool:
+        return "label_bands" in str(self.bodies[-1]["query"])
+
+
+def test_a_version_1_index_gets_the_band_fields_and_version_1_queries_until_the_swap(
+    search_client, compat, index_alias
+):
+    create_version_1_index(search_client, index_alias)
+    store = ElasticsearchStore(search_client, index_alias, replicas=0)
+    write = created("photos/dog.jpg", "0A")
+    assert store.write([write])[0].status == WRITTEN
+    search_client.indices.refresh(index=index_alias)
+
+    old_index = versioned_index(index_alias, 1)
+    mappings = compat.index_mappings(
+        search_client.indices.get_mapping(index=old_index)[old_index]["mappings"]
+    )
+    assert set(mapping.BAND_FIELDS) <= set(mappings["properties"])
+    stored = search_client.get(index=old_index, id=write.image_id)["_source"]
+    assert "dog|90" in stored["label_bands"]  # version 1 keeps them in _source ...
+    assert store.get(write.image_id) == write.document  # ... and no answer shows them
+
+    sent = SentBodies(store.client)
+    dogs = SearchQuery(Filters(labels=("dog",)))
+    page = store.search(dogs)
+    assert [hit.document for hit in page.hits] == [write.document]
+    assert not sent.use_bands()
+
+    # A migration's outcome: the same document in a version 2 index, the alias swapped.
+    new_index = versioned_index(index_alias, 2)
+    search_client.indices.create(index=new_index)
+    document = mapping.index_document(write.document)
+    search_client.index(index=new_index, id=write.image_id, body=document, refresh="true")
+    search_client.indices.update_aliases(
+        body={
+            "actions": [
+                {"remove": {"index": old_index, "alias": index_alias}},
+                {"add": {"index": new_index, "alias": index_alias, "is_write_index": True}},
+            ]
+        }
+    )
+    assert [hit.document for hit in store.search(dogs).hits] == [write.document]
+    assert not sent.use_bands()  # the swap is seen in that answer's hits ...
+    assert [hit.document for hit in store.search(dogs).hits] == [write.document]
+    assert sent.use_bands()  # ... and the next search uses version 2's queries
+
+
+def test_a_state_read_before_a_migrations_swap_is_never_applied_to_the_new_index(
+    search_client, index_alias, monkeypatch
+):
+    # _seq_no and _primary_term are per index: after the swap the pair read from the old
+    # index can name another state in the new one. Here both indexes hold image 0A's first
+    # state at (0, 1): the old one its oldest state, the new one a newer state.
+    create_version_1_index(search_client, index_alias)
+    store = ElasticsearchStore(search_client, index_alias, replicas=0)
+    oldest, newest = created("photos/dog.jpg", "0A"), created("photos/dog.jpg", "0C")
+    assert store.write([oldest])[0].status == WRITTEN
+    read_before_swap = store._stored_states([oldest.image_id])
+    old_index, new_index = versioned_index(index_alias, 1), versioned_index(index_alias, 2)
+    search_client.indices.create(index=new_index)
+    search_client.index(
+        index=new_index, id=newest.image_id, body=mapping.index_document(newest.document)
+    )
+    search_client.indices.update_aliases(
+        body={
+            "actions": [
+                {"remove": {"index": old_index, "alias": index_alias}},
+                {"add": {"index": new_index, "alias": index_alias, "is_write_index": True}},
+            ]
+        }
+    )
+    search_client.indices.put_settings(index=old_index, body={"index.blocks.write": True})
+    # The writer read the old index's state just before the swap (a race, forced here).
+    answers = iter([read_before_swap])
+    real = store._stored_states
+    monkeypatch.setattr(store, "_stored_states", lambda ids: next(answers, None) or real(ids))
+
+    between = created("photos/dog.jpg", "0B")  # newer than the oldest, older than the newest
+    assert store.write([between])[0].status == STALE
+    stored = search_client.get(index=new_index, id=newest.image_id)["_source"]
+    assert stored["sequencer"] == "0C"
+    search_client.indices.put_settings(index=old_index, body={"index.blocks.write": False})

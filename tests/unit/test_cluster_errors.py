@@ -18,10 +18,15 @@ from chalicelib.store.elasticsearch_store import ElasticsearchStore
 
 
 class AnsweringClient:
-    """Answers GET / as OpenSearch does and every search with one prepared error."""
+    """Answers GET / as OpenSearch does and every search, and GET _alias, with one prepared
+    error."""
 
     def __init__(self, error):
         self.error = error
+        self.indices = self
+
+    def get_alias(self, **request):
+        raise self.error
 
     def info(self):
         return {"version": {"number": "2.19.6", "distribution": "opensearch"}}

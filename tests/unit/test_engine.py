@@ -81,14 +81,15 @@ def test_elasticsearch_6_8_uses_the_doc_type_and_numeric_totals():
     assert six.mapping_type == "_doc"
     template = mapping.index_template("images", replicas=0)
     typed = six.index_body(template)
-    assert typed["mappings"] == {"_doc": mapping.MAPPINGS}
+    assert typed["mappings"] == {"_doc": mapping.MAPPINGS_BY_VERSION[mapping.MAPPING_VERSION]}
     assert typed["settings"] == template["settings"]
     assert six.bulk_action({"create": {"_index": "images", "_id": "x"}}) == {
         "create": {"_index": "images", "_id": "x", "_type": "_doc"}
     }
     assert six.index_mappings({"_doc": {"properties": {}}}) == {"properties": {}}
-    assert six.total_hits({"total": 3, "hits": []}) == 3
+    assert six.total_hits({"total": 3, "hits": []}, limit=10) == (3, True)
     assert six.template_params == {"include_type_name": "true"}
+    assert six.put_mapping_params == {"doc_type": "_doc", "params": {"include_type_name": "true"}}
 
 
 @pytest.mark.parametrize(
@@ -102,8 +103,9 @@ def test_every_other_engine_is_typeless(number, distribution):
     assert typeless.index_body(template) == template
     action = {"index": {"_index": "images", "_id": "x", "if_seq_no": 1, "if_primary_term": 1}}
     assert typeless.bulk_action(action) == action
-    assert typeless.total_hits({"total": {"value": 5, "relation": "eq"}}) == 5
+    assert typeless.total_hits({"total": {"value": 5, "relation": "eq"}}, limit=10) == (5, True)
     assert typeless.template_params == {}  # OpenSearch 2.x rejects include_type_name
+    assert typeless.put_mapping_params == {}
 
 
 @pytest.mark.parametrize(

@@ -161,4 +161,4 @@ def test_the_parity_queries_take_every_plan_of_layout_2(layouts):
         pruned = _matches(connection, QUERIES[2], prune=True)
     assert dense_label.walk_newest and not dense_label.constant_score
     assert dense_word.walk_newest and dense_word.constant_score
-    assert pruned.count is not None and "label_sample" in pruned.ctes
+    assert pruned.every_match is not None and "label_sample" in pruned.ctes
