@@ -17,6 +17,7 @@ import uuid
 
 import pytest
 
+from chalicelib.store.mapping import versioned_index
 from localdev.aws import chalice_config, deploy, stack
 from localdev.aws.__main__ import main
 from localdev.aws.context import Context, DeployError
@@ -217,7 +218,7 @@ def test_deploy_status_redeploy_teardown(aws, project, opensearch_url, search_cl
 
         # -- the index on the real node, the saved objects on the fake Dashboards ----------------
         assert search_client.indices.get_alias(name=alias) == {
-            f"{alias}-v1": {"aliases": {alias: {"is_write_index": True}}}
+            versioned_index(alias): {"aliases": {alias: {"is_write_index": True}}}
         }
         assert alias in search_client.indices.get_template(name=alias)
         (imported,) = fake.imports
