@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import json
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -89,17 +89,12 @@ def clear_maximum_concurrency(
 
 def _clear_one(lambda_client, mapping: dict, sleep, attempts: int) -> dict:
     uuid = mapping["UUID"]
-    delay = 1.0
-    for attempt in range(1, attempts + 1):
+    for _ in _attempts(attempts, sleep):
         try:
             return lambda_client.update_event_source_mapping(UUID=uuid, ScalingConfig={})
         except ClientError as error:
             # Still Updating from chalice's or the flag's update: wait as _enable_one does.
-            if error.response["Error"]["Code"] != "ResourceInUseException":
-                raise
-        if attempt < attempts:
-            sleep(delay)
-            delay = min(delay * 2, 10.0)
+            _raise_unless_in_use(error)
     raise RuntimeError(
         f"event source mapping {uuid} stayed in use for {attempts} attempts; run the deploy "
         f"again, or remove its maximum concurrency by hand: aws lambda "
@@ -107,9 +102,24 @@ def _clear_one(lambda_client, mapping: dict, sleep, attempts: int) -> dict:
     )
 
 
-def _enable_one(lambda_client, uuid: str, sleep, attempts: int) -> dict:
+def _attempts(count: int, sleep) -> Iterator[int]:
+    """Attempt numbers 1..count, sleeping between them: 1 s, doubling, at most 10 s."""
     delay = 1.0
-    for attempt in range(1, attempts + 1):
+    for attempt in range(1, count + 1):
+        yield attempt
+        if attempt < count:
+            sleep(delay)
+            delay = min(delay * 2, 10.0)
+
+
+def _raise_unless_in_use(error: ClientError) -> None:
+    """ResourceInUseException: the mapping is still being updated, so try again later."""
+    if error.response["Error"]["Code"] != "ResourceInUseException":
+        raise error
+
+
+def _enable_one(lambda_client, uuid: str, sleep, attempts: int) -> dict:
+    for _ in _attempts(attempts, sleep):
         current = lambda_client.get_event_source_mapping(UUID=uuid)
         if current.get("FunctionResponseTypes") == PARTIAL_BATCH and current["State"] in STEADY:
             return current
@@ -119,11 +129,7 @@ def _enable_one(lambda_client, uuid: str, sleep, attempts: int) -> dict:
                     UUID=uuid, FunctionResponseTypes=PARTIAL_BATCH
                 )
             except ClientError as error:
-                if error.response["Error"]["Code"] != "ResourceInUseException":
-                    raise
-        if attempt < attempts:
-            sleep(delay)
-            delay = min(delay * 2, 10.0)
+                _raise_unless_in_use(error)
     raise RuntimeError(
         f"event source mapping {uuid} is {current.get('State')} with "
         f"FunctionResponseTypes={current.get('FunctionResponseTypes')} after {attempts} "

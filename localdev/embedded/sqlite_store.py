@@ -361,7 +361,7 @@ class SqliteStore(ImageStore):
         with self._reading() as connection:
             rows = connection.execute(
                 "SELECT image_id, sequencer, event_time FROM images WHERE image_id IN "
-                f"({', '.join('?' for _ in image_ids)})",
+                f"{_placeholders(image_ids)}",
                 list(image_ids),
             ).fetchall()
         return {
@@ -384,7 +384,7 @@ class SqliteStore(ImageStore):
         with self._reading() as connection:
             rows = connection.execute(
                 "SELECT i.image_id, d.document FROM images i JOIN documents d ON d.image = i.id "
-                f"WHERE NOT i.deleted AND i.image_id IN ({', '.join('?' for _ in image_ids)})",
+                f"WHERE NOT i.deleted AND i.image_id IN {_placeholders(image_ids)}",
                 list(image_ids),
             ).fetchall()
         return {row["image_id"]: self.decode(row["document"]) for row in rows}
@@ -542,7 +542,7 @@ def _ids(
             f"INSERT OR IGNORE INTO {table} (value) VALUES (?)", [(value,) for value in values]
         )
     rows = connection.execute(
-        f"SELECT value, id FROM {table} WHERE value IN ({', '.join('?' for _ in values)})",
+        f"SELECT value, id FROM {table} WHERE value IN {_placeholders(values)}",
         values,
     )
     return dict(rows.fetchall())
@@ -552,8 +552,7 @@ def _count(connection: sqlite3.Connection, table: str, values: Iterable[str], st
     values = list(values)
     if values:
         connection.execute(
-            f"UPDATE {table} SET images = images + ? WHERE value IN "
-            f"({', '.join('?' for _ in values)})",
+            f"UPDATE {table} SET images = images + ? WHERE value IN {_placeholders(values)}",
             [step, *values],
         )
 
@@ -729,7 +728,7 @@ def _label_scores(
     ``size + 1`` most confident images (the page's lowest score is at least that), and an image
     whose every label is below floor / labels cannot add up to it."""
     known = connection.execute(
-        f"SELECT value, id, images FROM terms WHERE value IN ({', '.join('?' for _ in labels)})",
+        f"SELECT value, id, images FROM terms WHERE value IN {_placeholders(labels)}",
         labels,
     ).fetchall()
     if filters.match == MATCH_ALL and len(known) < len(labels):
@@ -875,7 +874,7 @@ def _vocabulary(connection: sqlite3.Connection, words: list[str]) -> dict[str, i
         (len(word) - edits, len(word) + edits) for word in words if (edits := allowed_edits(word))
     ]
     rows = connection.execute(
-        f"SELECT value, id FROM words WHERE value IN ({', '.join('?' for _ in words)})", words
+        f"SELECT value, id FROM words WHERE value IN {_placeholders(words)}", words
     ).fetchall()
     if lengths:
         rows += connection.execute(
@@ -1090,3 +1089,8 @@ def _unavailable_as_store_error() -> Iterator[None]:
 
 def _describe(error: BaseException) -> str:
     return f"{type(error).__name__}: {error}"[:500]
+
+
+def _placeholders(values: Sequence[Any]) -> str:
+    """``(?, ?, ?)``: one parameter per value, for ``IN``."""
+    return f"({', '.join('?' for _ in values)})"
