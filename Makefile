@@ -14,7 +14,7 @@ STAGE ?= dev
 # node; ENGINES="..." narrows `make test-engines` (both are read from the environment).
 DEPLOY_ARGS ?=
 
-.PHONY: run run-once test test-engines search-node unit lint format openapi opensearch bench bench-ingest bench-search bench-embedded \
+.PHONY: run run-once test test-engines search-node unit lint format openapi config-docs opensearch bench bench-ingest bench-search bench-embedded \
 	bench-cold-start bench-labeler bench-flood chaos plan deploy status teardown package gallery \
 	open-dashboards dashboards bench-backfill redrive relabel compact migrate clean
 
@@ -64,6 +64,7 @@ unit: $(INSTALLED)
 lint: $(INSTALLED)
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
+	$(BIN)/mypy
 	$(BIN)/cfn-lint infra/template.yaml
 
 format: $(INSTALLED)
@@ -73,6 +74,11 @@ format: $(INSTALLED)
 ## openapi: regenerate openapi.json from the routes (a test fails when it is stale).
 openapi: $(INSTALLED)
 	$(BIN)/python -m localdev.openapi
+
+## config-docs: regenerate README.md's table of environment variables from chalicelib/settings.py
+## (a test fails when it is stale).
+config-docs: $(INSTALLED)
+	$(BIN)/python -m localdev.config_docs
 
 ## search-node: a local node of ENGINE (default opensearch-2.19.6) on 127.0.0.1 until Ctrl-C
 ## (prints its URL); `SEARCH_ENDPOINT=<url> make run` indexes into it.

@@ -5,8 +5,10 @@ import os
 from chalice import Chalice, Response
 
 from chalicelib.api.gallery import gallery_page
-from chalicelib.api.http import error_response, json_api, request_body, route_options
-from chalicelib.api.params import LABELS_PARAMS, SEARCH_PARAMS
+from chalicelib.api.health import cluster_health
+from chalicelib.api.http import json_api, request_body, route_options
+from chalicelib.api.params import LABELS_PARAMETERS, SEARCH_PARAMETERS
+from chalicelib.api.uploads import enabled_forms
 from chalicelib.components import Components
 from chalicelib.logs import use_json_logs
 from chalicelib.rate import maximum_concurrency
@@ -24,10 +26,6 @@ ROUTE = route_options(deployment)
 GALLERY = gallery_page(deployment.region, os.environ)
 
 
-class BatchNotFullyProcessed(Exception):
-    """Raised instead of returning batchItemFailures when partial responses are switched off."""
-
-
 @app.on_sqs_message(
     queue=deployment.queue_name,
     queue_arn=deployment.queue_arn,
@@ -37,48 +35,39 @@ class BatchNotFullyProcessed(Exception):
     maximum_concurrency=maximum_concurrency(deployment),
 )
 def index_images(event):
-    failed = components.ingestor.process(record.to_dict() for record in event)
-    if failed and not components.settings.partial_batch_response:
-        raise BatchNotFullyProcessed(f"{len(failed)} messages failed: {failed}")
-    return {"batchItemFailures": [{"itemIdentifier": message_id} for message_id in failed]}
+    return components.ingestor.handle(record.to_dict() for record in event)
 
 
 @app.route("/search", methods=["GET"], **ROUTE)
-@json_api(app, SEARCH_PARAMS)
-def search(params):
-    return components.search_service.search(params)
+@json_api(app, SEARCH_PARAMETERS)
+def search(request):
+    return components.search_service.search(request)
 
 
 @app.route("/labels", methods=["GET"], **ROUTE)
-@json_api(app, LABELS_PARAMS)
-def labels(params):
-    return components.search_service.labels(params)
+@json_api(app, LABELS_PARAMETERS)
+def labels(request):
+    return components.search_service.labels(request)
 
 
 @app.route("/images/{image_id}", methods=["GET"], **ROUTE)
 @json_api(app)
-def image(params, image_id):
-    found = components.search_service.image(image_id)
-    return found or error_response(404, f"no image with id {image_id}", "id")
+def image(image_id):
+    return components.search_service.image(image_id)
 
 
 @app.route("/health", methods=["GET"], **ROUTE)
 @json_api(app)
-def health(params):
-    if components.store.ping():
-        return {"status": "ok"}
-    return error_response(503, "the search cluster is unavailable")
+def health():
+    return cluster_health(components.store)
 
 
 @app.route("/uploads", methods=["POST"], **ROUTE)
 @json_api(app)
-def create_upload(params):
-    forms = components.upload_forms
-    if forms is None:
-        return error_response(404, "uploads are not enabled on this stage (UPLOAD_BUCKET)")
-    return forms.form_for(request_body(app.current_request))
+def create_upload():
+    return enabled_forms(components.upload_forms).form_for(request_body(app.current_request))
 
 
 @app.route("/gallery", methods=["GET"], **ROUTE)
 def gallery():
-    return Response(body=GALLERY.body, headers=GALLERY.headers)
+    return Response(body=GALLERY.body, headers=dict(GALLERY.headers))

@@ -4,7 +4,7 @@
 
 Both layouts are measured in the same run on the same corpus (bench.corpus, as bench.search
 uses it): the current store (localdev.embedded.sqlite_store, layout 2) and the one it replaced
-(localdev.embedded.sqlite_v1, layout 0). Each is loaded in steps through ``store.write`` in
+(bench.sqlite_v1, layout 0). Each is loaded in steps through ``store.write`` in
 batches of BATCH images, the handler's own write path (loading is timed without building the
 documents). At each size every query is sent through the Chalice app in-process
 (chalice.test.Client: routing, parameter parsing, the store, presigned URLs, JSON), the two
@@ -20,7 +20,6 @@ import argparse
 import json
 import shutil
 import tempfile
-import time
 from dataclasses import replace
 from pathlib import Path
 from urllib.parse import quote
@@ -28,11 +27,12 @@ from urllib.parse import quote
 from bench import corpus
 from bench.report import Deadline, Report, Stopwatch, median, ms, percentile, ratio
 from bench.search import DEEP_PAGE, deep_page_path, query_paths
+from bench.search_options import add_query_options, run_and_write
+from bench.sqlite_v1 import SqliteStoreV1
 from chalicelib.search.query import TOTAL_HITS_LIMIT, bounded_total
 from chalicelib.store.base import ImageWrite
 from localdev.chalice_stage import stage_copy
 from localdev.embedded.sqlite_store import SqliteStore
-from localdev.embedded.sqlite_v1 import SqliteStoreV1
 
 DEFAULT_SIZES = (10_000, 100_000)
 BATCH = 500  # images per write: one transaction each
@@ -301,22 +301,15 @@ def _goals(report: Report, latency_rows: list[dict], disk_rows: list[dict]) -> N
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m bench.embedded_search", description=__doc__)
-    parser.add_argument(
-        "--sizes",
-        type=lambda text: [int(part) for part in text.split(",")],
-        default=list(DEFAULT_SIZES),
-        help="store sizes, e.g. 10000 for a quick run",
+    add_query_options(
+        parser,
+        default_sizes=DEFAULT_SIZES,
+        sizes_help="store sizes, e.g. 10000 for a quick run",
+        samples=100,
+        query_seconds=8.0,
+        budget_per="query, layout and size",
     )
-    parser.add_argument("--samples", type=int, default=100, help="requests per query and size")
-    parser.add_argument(
-        "--query-seconds", type=float, default=8.0, help="time budget per query, layout and size"
-    )
-    args = parser.parse_args(argv)
-    started = time.monotonic()
-    report = run(args)
-    report.parameters["wall_s"] = round(time.monotonic() - started, 1)
-    report.write()
-    return 0
+    return run_and_write(run, parser.parse_args(argv))
 
 
 if __name__ == "__main__":

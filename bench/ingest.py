@@ -168,11 +168,12 @@ class Harness:
             log_level="INFO",
         )
         self.rekognition = SlowRekognition(latency)
-        self.components = Components(load_settings=lambda: self.settings)
-        # A cached_property is shadowed by an instance attribute: the fake replaces boto3's.
-        self.components.rekognition = self.rekognition
-        # The fake is no botocore client: its calls are timed by the wall clock.
-        self.components.rekognition_timer = WallTimer()
+        self.components = Components(
+            settings=self.settings,
+            rekognition=self.rekognition,  # the fake, not boto3's client
+            # The fake is no botocore client: its calls are timed by the wall clock.
+            rekognition_timer=WallTimer(),
+        )
         self.app_module = app_module
         app_module.components = self.components
 
@@ -188,7 +189,7 @@ class Harness:
         from chalicelib.events import parse_message
 
         labeler = self.components.labeler
-        client = self.components.store._client
+        client = self.components.store.client
         for record in sqs_event(keys)["Records"]:
             for event in parse_message(record["body"]):
                 analysis = labeler.analyze(event.bucket, event.key, event.version_id)
@@ -200,7 +201,7 @@ class Harness:
                 )
 
     def close(self) -> None:
-        self.components.ingestor._executor.shutdown(wait=True)
+        self.components.rekognition_pool.shutdown(wait=True)
 
 
 def ideal_rate(batch: int, pool: int, latency: float) -> float:

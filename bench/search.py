@@ -42,6 +42,7 @@ from bench.report import (
     percentile,
     ratio,
 )
+from bench.search_options import add_query_options, run_and_write
 from localdev.chalice_stage import stage_copy
 
 DEFAULT_SIZES = (10_000, 100_000, 1_000_000)
@@ -399,26 +400,20 @@ def _goals(report: Report, by_size: dict[int, dict[str, dict[int, dict]]]) -> No
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m bench.search", description=__doc__)
     nodes.add_node_arguments(parser, default_heap="2g")
-    parser.add_argument(
-        "--sizes",
-        type=lambda text: [int(part) for part in text.split(",")],
-        default=list(DEFAULT_SIZES),
-        help="index sizes, e.g. 10000,100000 for a quicker run",
-    )
-    parser.add_argument("--samples", type=int, default=200, help="requests per query and size")
-    parser.add_argument(
-        "--query-seconds", type=float, default=15.0, help="time budget per query, design and size"
+    add_query_options(
+        parser,
+        default_sizes=DEFAULT_SIZES,
+        sizes_help="index sizes, e.g. 10000,100000 for a quicker run",
+        samples=200,
+        query_seconds=15.0,
+        budget_per="query, design and size",
     )
     parser.add_argument("--workers", type=int, default=2, help="loader processes")
     parser.add_argument("--keep", action="store_true", help="keep the index afterwards")
     args = parser.parse_args(argv)
     # A SIGTERM (timeout, make) still drops the index and stops the node it started.
     signal.signal(signal.SIGTERM, lambda signum, frame: sys.exit(128 + signum))
-    started = time.monotonic()
-    report = run(args)
-    report.parameters["wall_s"] = round(time.monotonic() - started, 1)
-    report.write()
-    return 0
+    return run_and_write(run, args)
 
 
 if __name__ == "__main__":

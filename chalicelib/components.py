@@ -2,14 +2,18 @@
 
 Nothing here runs at import time, so a cold start pays only for what the invocation uses
 (an SQS invocation never builds the S3 presigner, an API call never builds the thread pool).
+A collaborator given to the constructor is the one used and is never built: explicit beats
+the environment (tests, the local stack and the benchmarks pass their own).
 """
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from datetime import timedelta
 from functools import cached_property
+from typing import Any, TypedDict, Unpack
 
 import boto3
 from botocore.config import Config
@@ -29,11 +33,42 @@ from chalicelib.settings import Settings
 from chalicelib.store.base import ImageStore
 
 
+class Collaborators(TypedDict, total=False):
+    """What a caller may give Components instead of letting it build from the settings: each
+    key is the name of the property it stands for."""
+
+    settings: Settings
+    logger: logging.Logger
+    session: boto3.session.Session
+    rekognition: Any  # boto3 clients have no static type
+    sqs: Any
+    s3: Any
+    store: ImageStore
+    labeler: RekognitionLabeler
+    rekognition_timer: AttemptTimer
+    rekognition_pool: ThreadPoolExecutor
+    metrics: BatchMetrics
+    redelivery: ThrottledRedelivery | None
+    search_service: SearchService
+    upload_forms: UploadForms | None
+    ingestor: BatchIngestor
+
+
 class Components:
-    def __init__(self, load_settings: Callable[[], Settings] = Settings.from_environ):
+    def __init__(
+        self,
+        load_settings: Callable[[], Settings] = Settings.from_environ,
+        **given: Unpack[Collaborators],
+    ):
         # Settings are read on first use, not at import: in Lambda the environment is the same
         # either way, and chalice.test.Client sets the stage's variables after app.py is imported.
         self._load_settings = load_settings
+        unknown = sorted(given.keys() - Collaborators.__optional_keys__)
+        if unknown:  # a misspelt name would otherwise be built from the settings, silently
+            raise TypeError(f"Components has no collaborator named {', '.join(unknown)}")
+        # A cached_property reads the instance's dict first: what is put there now is what
+        # every access returns, and the property's builder never runs.
+        self.__dict__.update(given)
 
     @cached_property
     def settings(self) -> Settings:
@@ -140,7 +175,7 @@ class Components:
         return BatchIngestor(
             labeler=self.labeler,
             store=self.store,
-            executor=ThreadPoolExecutor(max_workers=self.settings.rekognition_concurrency),
+            executor=self.rekognition_pool,
             region=self.settings.region,
             logger=self.logger,
             image_bucket=self.settings.image_bucket,
@@ -150,7 +185,13 @@ class Components:
                 lambda: self.s3, timedelta(days=self.settings.tombstone_retention_days)
             ),
             call_timer=self.rekognition_timer,
+            partial_batch_response=self.settings.partial_batch_response,
         )
+
+    @cached_property
+    def rekognition_pool(self) -> ThreadPoolExecutor:
+        """The ingestor's Rekognition calls run here (a benchmark shuts it down between runs)."""
+        return ThreadPoolExecutor(max_workers=self.settings.rekognition_concurrency)
 
     @cached_property
     def rekognition_timer(self) -> AttemptTimer:

@@ -9,14 +9,22 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from datetime import datetime
-from typing import Any
+from typing import Any, TypeVar
 from urllib.parse import quote
 
 from chalicelib.events import ObjectEvent
-from chalicelib.rekognition import ImageAnalysis
 from chalicelib.timestamps import canonical_time
+from chalicelib.vocabulary import (
+    EventIdentity,
+    EventPosition,
+    ImageAnalysis,
+    ImageDocument,
+    Tombstone,
+)
+
+_Document = TypeVar("_Document", bound=Mapping[str, Any])
 
 
 class InvalidDocument(ValueError):
@@ -29,23 +37,14 @@ def image_id(bucket: str, key: str) -> str:
 
 
 def supersedes(incoming: Mapping[str, Any], current: Mapping[str, Any] | None) -> bool:
-    """True when ``incoming`` describes a later state of the key than ``current``.
-
-    S3's sequencer orders the events of one key. AWS documents that sequencers may differ in
-    length and must be compared after right-padding the shorter one with zeros. Events that
-    carry no sequencer (synthetic backfill events, some emulators) fall back to event time.
-    An equal position is not newer: a redelivered event changes nothing.
-    """
-    if current is None:
-        return True
-    new_sequencer, old_sequencer = incoming.get("sequencer"), current.get("sequencer")
-    if new_sequencer and old_sequencer:
-        width = max(len(new_sequencer), len(old_sequencer))
-        return new_sequencer.upper().ljust(width, "0") > old_sequencer.upper().ljust(width, "0")
-    return incoming["event_time"] > current["event_time"]
+    """True when ``incoming`` (a document or a stored position) describes a later state of the
+    key than ``current``: the rule of EventPosition.is_after, read from their fields."""
+    return EventPosition.of(incoming).is_after(
+        None if current is None else EventPosition.of(current)
+    )
 
 
-def storable(document: dict[str, Any]) -> dict[str, Any]:
+def storable(document: _Document) -> _Document:
     """``document``, once checked to be strict JSON in UTF-8, which both stores need.
 
     A NaN or an infinity (not JSON at all) or a lone surrogate (not UTF-8) would otherwise fail
@@ -63,7 +62,7 @@ def object_url(region: str, bucket: str, key: str) -> str:
     return f"https://s3.{region}.amazonaws.com/{bucket}/{quote(key)}"
 
 
-def _identity(event: ObjectEvent) -> dict[str, Any]:
+def _identity(event: ObjectEvent) -> EventIdentity:
     return {
         "image_id": image_id(event.bucket, event.key),
         "bucket": event.bucket,
@@ -78,7 +77,7 @@ def _identity(event: ObjectEvent) -> dict[str, Any]:
 
 def image_document(
     event: ObjectEvent, analysis: ImageAnalysis, region: str, indexed_at: datetime
-) -> dict[str, Any]:
+) -> ImageDocument:
     """``region`` is the stage's: the bucket that the stage reads is in the function's region
     (Rekognition reads S3 objects of its own region only), whatever a message claims."""
     label_names = _unique(
@@ -109,10 +108,10 @@ def image_document(
     }
 
 
-def tombstone(event: ObjectEvent, indexed_at: datetime) -> dict[str, Any]:
+def tombstone(event: ObjectEvent, indexed_at: datetime) -> Tombstone:
     return {**_identity(event), "deleted": True, "indexed_at": canonical_time(indexed_at)}
 
 
-def _unique(values) -> list[str]:
+def _unique(values: Iterable[str]) -> list[str]:
     """Distinct values in first-seen order (dict keys keep insertion order)."""
     return list(dict.fromkeys(values))

@@ -26,6 +26,7 @@ from typing import Any
 from urllib.parse import unquote_plus
 
 from chalicelib.timestamps import canonical_time
+from chalicelib.vocabulary import Action
 
 __all__ = [
     "CREATED",
@@ -39,8 +40,9 @@ __all__ = [
     "read_message",
 ]
 
-CREATED = "created"
-REMOVED = "removed"
+# The names the callers import; the values are Action's.
+CREATED = Action.CREATED
+REMOVED = Action.REMOVED
 
 JsonObject = dict[str, Any]
 
@@ -66,7 +68,7 @@ class MalformedMessage(ValueError):
 class ObjectEvent:
     """One object that was created or removed, whatever the delivery path."""
 
-    action: str  # CREATED or REMOVED
+    action: Action
     bucket: str
     key: str  # fully decoded object key, usable as-is in S3/Rekognition calls
     event_name: str  # "ObjectCreated:Put", "ObjectRemoved:Delete", or EventBridge "Object Created"
@@ -234,7 +236,7 @@ _SHAPES: tuple[_Shape, ...] = (
 
 # Notification event names carry no "s3:" prefix ("ObjectCreated:Put", not
 # "s3:ObjectCreated:Put" as in the bucket configuration).
-_S3_ACTION_PREFIXES = (("ObjectCreated:", CREATED), ("ObjectRemoved:", REMOVED))
+_S3_ACTION_PREFIXES = (("ObjectCreated:", Action.CREATED), ("ObjectRemoved:", Action.REMOVED))
 
 # Lifecycle expiration deletes the object (or, in a versioned bucket, hides it behind a delete
 # marker) just like a DeleteObject call, but is reported under its own event name.
@@ -244,13 +246,13 @@ _S3_LIFECYCLE_REMOVALS = frozenset(
 
 # EventBridge reports lifecycle expiration as "Object Deleted" (reason "Lifecycle
 # Expiration"), so two detail-types cover everything we index.
-_EVENTBRIDGE_ACTIONS = {"Object Created": CREATED, "Object Deleted": REMOVED}
+_EVENTBRIDGE_ACTIONS = {"Object Created": Action.CREATED, "Object Deleted": Action.REMOVED}
 
 
-def _s3_action(event_name: str) -> str | None:
-    """CREATED, REMOVED, or None for event types the index does not care about."""
+def _s3_action(event_name: str) -> Action | None:
+    """The action, or None for event types the index does not care about."""
     if event_name in _S3_LIFECYCLE_REMOVALS:
-        return REMOVED
+        return Action.REMOVED
     for prefix, action in _S3_ACTION_PREFIXES:
         if event_name.startswith(prefix):
             return action

@@ -26,7 +26,7 @@ from collections.abc import Callable, Iterable, Mapping
 from concurrent.futures import Executor
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, TypedDict
 
 from chalicelib import documents
 from chalicelib.call_timing import WallTimer
@@ -41,16 +41,34 @@ from chalicelib.rekognition import (
     RekognitionThrottled,
     UnprocessableImage,
 )
-from chalicelib.store.base import FAILED, STALE, ImageStore, ImageWrite, StoreUnavailable
+from chalicelib.store.base import ImageStore, ImageWrite, StoreUnavailable
+from chalicelib.vocabulary import EventPosition, Outcome, StoredDocument, WriteStatus
 
-INDEXED, DELETED, SKIPPED = "indexed", "deleted", "skipped"
+INDEXED, DELETED, SKIPPED = Outcome.INDEXED, Outcome.DELETED, Outcome.SKIPPED
 # Rekognition still throttled after botocore's retries: the message is sent back (redelivery.py)
 # or, without a quota setting, retried in place like a failure.
-THROTTLED = "throttled"
+THROTTLED = Outcome.THROTTLED
+# The message's outcome, not a store's WriteStatus.FAILED (which _apply turns into it).
+FAILED = Outcome.FAILED
 
 # How much of a failed message's body its log line quotes: a whole S3 notification (about a
 # kilobyte) fits, a pathological body is cut.
 EVIDENCE_CHARS = 2000
+
+
+class BatchItemFailure(TypedDict):
+    itemIdentifier: str  # the SQS message id
+
+
+class PartialItemFailureResponse(TypedDict):
+    """What the handler returns to Lambda's SQS event source (ReportBatchItemFailures), as
+    Powertools names it: the messages listed are delivered again, the others deleted."""
+
+    batchItemFailures: list[BatchItemFailure]
+
+
+class BatchNotFullyProcessed(Exception):
+    """Raised instead of returning batchItemFailures when partial responses are switched off."""
 
 
 @dataclass
@@ -61,8 +79,8 @@ class _Work:
     event: ObjectEvent
     image_id: str
     analysis: ImageAnalysis | None = None
-    document: dict[str, Any] | None = None
-    outcome: str | None = None
+    document: StoredDocument | None = None
+    outcome: Outcome | None = None
     reason: str | None = None
     rekognition_ms: float | None = None  # the labeler's time for this image, when called
     throttled: bool = False  # the labeler's answer was a throttling error
@@ -72,11 +90,18 @@ class _Work:
         return self.outcome is None
 
     @property
-    def position(self) -> dict[str, str | None]:
-        """Where the event stands in its key's order (see documents.supersedes)."""
-        return {"sequencer": self.event.sequencer, "event_time": self.event.event_time}
+    def position(self) -> EventPosition:
+        """Where the event stands in its key's order."""
+        return EventPosition(self.event.sequencer, self.event.event_time)
 
-    def finish(self, outcome: str, reason: str | None = None) -> None:
+    @property
+    def image_write(self) -> ImageWrite:
+        """The write of the built document (every item still pending after _build_all has one)."""
+        if self.document is None:
+            raise RuntimeError(f"no document was built for image {self.image_id}")
+        return ImageWrite(self.image_id, self.document)
+
+    def finish(self, outcome: Outcome, reason: str | None = None) -> None:
         self.outcome, self.reason = outcome, reason
 
 
@@ -94,6 +119,7 @@ class BatchIngestor:
         redelivery: ThrottledRedelivery | None = None,
         late_events: LateEventCheck | None = None,
         call_timer: WallTimer | None = None,
+        partial_batch_response: bool = True,
     ):
         self._labeler = labeler
         self._store = store
@@ -107,6 +133,17 @@ class BatchIngestor:
         self._late_events = late_events
         # Rekognition's own time per image (chalicelib/call_timing.py), for RekognitionLatency.
         self._call_timer = call_timer or WallTimer()
+        # PARTIAL_BATCH_RESPONSE: false when the event source mapping does not report item
+        # failures, which would then read any answer as success and delete every message.
+        self._partial_batch_response = partial_batch_response
+
+    def handle(self, records: Iterable[Mapping]) -> PartialItemFailureResponse:
+        """The SQS handler's answer for one batch: the messages to retry, or, without partial
+        responses, an exception that retries the whole batch when any message failed."""
+        failed = self.process(records)
+        if failed and not self._partial_batch_response:
+            raise BatchNotFullyProcessed(f"{len(failed)} messages failed: {failed}")
+        return {"batchItemFailures": [{"itemIdentifier": message_id} for message_id in failed]}
 
     def process(self, records: Iterable[Mapping]) -> list[str]:
         """Handle one batch of Lambda SQS records; return the ids of messages to retry."""
@@ -174,7 +211,7 @@ class BatchIngestor:
             current = newest.get(item.image_id)
             if current is None:
                 newest[item.image_id] = item
-            elif documents.supersedes(item.position, current.position):
+            elif item.position.is_after(current.position):
                 current.finish(SKIPPED, _superseded_by(item))
                 newest[item.image_id] = item
             else:  # older, or the same event delivered twice in one batch
@@ -199,7 +236,7 @@ class BatchIngestor:
         unknown = []
         for item in items:
             current = stored.get(item.image_id)
-            if current and not documents.supersedes(item.position, current):
+            if current and not item.position.is_after(EventPosition.of(current)):
                 item.finish(SKIPPED, "stale event: a newer or equal state is already stored")
             elif current is None:
                 unknown.append(item)
@@ -219,6 +256,8 @@ class BatchIngestor:
                 item.finish(SKIPPED, result)
 
     def _late_reason(self, item: _Work) -> str | LateEventCheckFailed | None:
+        if self._late_events is None:  # _check_late runs only with a check
+            return None
         try:
             return self._late_events.skip_reason(item.event)
         except LateEventCheckFailed as error:  # fails this message alone
@@ -277,7 +316,7 @@ class BatchIngestor:
     def _store_all(self, items: list[_Work]) -> None:
         if not items:
             return
-        writes = [ImageWrite(item.image_id, item.document) for item in items]
+        writes = [item.image_write for item in items]
         try:
             results = self._store.write(writes)
         except StoreUnavailable as error:
@@ -300,7 +339,7 @@ class BatchIngestor:
     def _store_one(self, item: _Work) -> bool:
         """Write one image; False when the store raised (the item is then FAILED)."""
         try:
-            [result] = self._store.write([ImageWrite(item.image_id, item.document)])
+            [result] = self._store.write([item.image_write])
         except Exception as error:
             item.finish(FAILED, f"store error: {type(error).__name__}: {error}")
             return False
@@ -308,10 +347,10 @@ class BatchIngestor:
         return True
 
     @staticmethod
-    def _apply(item: _Work, status: str, reason: str | None) -> None:
-        if status == FAILED:
+    def _apply(item: _Work, status: WriteStatus, reason: str | None) -> None:
+        if status == WriteStatus.FAILED:
             item.finish(FAILED, reason)
-        elif status == STALE:
+        elif status == WriteStatus.STALE:
             item.finish(SKIPPED, f"stale event: {reason}")
         else:
             item.finish(INDEXED if item.analysis else DELETED)

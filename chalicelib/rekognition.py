@@ -7,10 +7,20 @@ is Rekognition's 15 MB rather than the 5 MB limit of an inline ``Bytes`` image.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 from botocore.exceptions import ClientError
+
+from chalicelib.vocabulary import (
+    BoundingBox,
+    Face,
+    ImageAnalysis,
+    ImageProperties,
+    Label,
+    ModerationLabel,
+    TextLine,
+)
 
 # Errors that say "this object is not something Rekognition can label". Retrying cannot help,
 # so the image is skipped with this reason. Other errors (access denied,
@@ -60,18 +70,6 @@ class LabelOptions:
     text: bool = False
     moderation_labels: bool = False
     faces: bool = False
-
-
-@dataclass
-class ImageAnalysis:
-    """What Rekognition said about one image, in the document's field names."""
-
-    labels: list[dict[str, Any]]
-    label_model_version: str | None
-    image_properties: dict[str, Any] | None = None
-    text: list[dict[str, Any]] | None = None
-    moderation_labels: list[dict[str, Any]] | None = None
-    faces: list[dict[str, Any]] | None = field(default=None)
 
 
 class RekognitionLabeler:
@@ -125,7 +123,7 @@ class RekognitionLabeler:
         return analysis
 
 
-def _box(box: dict) -> dict[str, float]:
+def _box(box: dict) -> BoundingBox:
     return {
         "width": box.get("Width", 0.0),
         "height": box.get("Height", 0.0),
@@ -156,7 +154,7 @@ def _names(items: list) -> list[str]:
     return [name for name in names if isinstance(name, str) and name]
 
 
-def _label(label: dict) -> dict[str, Any]:
+def _label(label: dict) -> Label:
     return {
         "name": label["Name"],
         "confidence": _confidence(label.get("Confidence", 0.0)),
@@ -173,7 +171,7 @@ def _label(label: dict) -> dict[str, Any]:
     }
 
 
-def _image_properties(properties: dict) -> dict[str, Any]:
+def _image_properties(properties: dict) -> ImageProperties:
     quality = properties.get("Quality", {})
     return {
         "quality": {
@@ -193,7 +191,7 @@ def _image_properties(properties: dict) -> dict[str, Any]:
     }
 
 
-def _text_lines(response: dict) -> list[dict[str, Any]]:
+def _text_lines(response: dict) -> list[TextLine]:
     # Rekognition returns every line and every word; the lines already contain the words.
     return [
         {"text": detection["DetectedText"], "confidence": round(detection["Confidence"], 3)}
@@ -202,7 +200,7 @@ def _text_lines(response: dict) -> list[dict[str, Any]]:
     ]
 
 
-def _moderation_labels(response: dict) -> list[dict[str, Any]]:
+def _moderation_labels(response: dict) -> list[ModerationLabel]:
     return [
         {
             "name": label["Name"],
@@ -213,7 +211,7 @@ def _moderation_labels(response: dict) -> list[dict[str, Any]]:
     ]
 
 
-def _faces(response: dict) -> list[dict[str, Any]]:
+def _faces(response: dict) -> list[Face]:
     return [
         {
             "confidence": round(face.get("Confidence", 0.0), 3),

@@ -2,15 +2,21 @@
 
 Chalice copies the stage's ``environment_variables`` from ``.chalice/config.json`` into
 ``os.environ`` before it imports ``app.py``, so the same names work in Lambda, in
-``chalice local``, in the local pipeline and in tests. The README's configuration reference
-lists each variable; keep the two in step.
+``chalice local``, in the local pipeline and in tests.
+
+``VARIABLES`` is the one table of those environment variables: each row names the variable,
+the ``Settings`` field it fills, its parser with the allowed values, and what it means. It
+drives ``Settings.from_environ``, the deploy tooling's reads of a stage's variables
+(``localdev/aws/chalice_config.py``) and the README's configuration table
+(``python -m localdev.config_docs``; tests/unit/test_readme_config.py fails when it is stale).
 """
 
 from __future__ import annotations
 
 import os
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
+from typing import Any, TypeVar
 
 # Rekognition reads at most 15 MB from an S3 object (DetectLabels' documented limit).
 REKOGNITION_MAX_S3_OBJECT_BYTES = 15 * 1024 * 1024
@@ -18,6 +24,12 @@ REKOGNITION_MAX_S3_OBJECT_BYTES = 15 * 1024 * 1024
 # HMAC-SHA256 keys shorter than its 32-byte output weaken it; the variable is text, so 32
 # characters of a generated token (secrets.token_urlsafe(32) gives 43) at least.
 MIN_CURSOR_SECRET_LENGTH = 32
+
+API_AUTH_MODES = ("iam", "api_key", "none")
+# The words a flag accepts, in any case.
+TRUE_WORDS = ("1", "true", "yes", "on")
+FALSE_WORDS = ("0", "false", "no", "off")
+EN_DASH = "\u2013"  # between a range's bounds, as the README typesets them
 
 
 class ConfigurationError(ValueError):
@@ -64,7 +76,7 @@ class Settings:
     tombstone_retention_days: int = 30
 
     # Search cluster. No endpoint means the embedded store, which only local runs have: a
-    # deployed function refuses to start without an endpoint (see _search_endpoint).
+    # deployed function refuses to start without an endpoint (its row in VARIABLES, below).
     search_endpoint: str | None = None
     search_username: str | None = None
     search_password: str | None = None
@@ -96,176 +108,397 @@ class Settings:
 
     @classmethod
     def from_environ(cls, environ: Mapping[str, str] | None = None) -> Settings:
-        env = _Env(os.environ if environ is None else environ)
-        defaults = cls()
-        rekognition_tps = env.optional_number("REKOGNITION_TPS", 1, 10_000)
-        return cls(
-            region=env.text("AWS_REGION") or env.text("AWS_DEFAULT_REGION") or defaults.region,
-            queue_name=env.text("QUEUE_NAME") or defaults.queue_name,
-            queue_arn=env.text("QUEUE_ARN"),
-            batch_size=env.integer("BATCH_SIZE", defaults.batch_size, 1, 10_000),
-            max_batching_window_seconds=env.integer(
-                "MAX_BATCHING_WINDOW_SECONDS", defaults.max_batching_window_seconds, 0, 300
-            ),
-            partial_batch_response=env.flag(
-                "PARTIAL_BATCH_RESPONSE", defaults.partial_batch_response
-            ),
-            image_bucket=env.text("IMAGE_BUCKET"),
-            max_labels=env.integer("MAX_LABELS", defaults.max_labels, 1, 1000),
-            min_confidence=env.number("MIN_CONFIDENCE", defaults.min_confidence, 0, 100),
-            detect_image_properties=env.flag(
-                "DETECT_IMAGE_PROPERTIES", defaults.detect_image_properties
-            ),
-            detect_text=env.flag("DETECT_TEXT", defaults.detect_text),
-            detect_moderation_labels=env.flag(
-                "DETECT_MODERATION_LABELS", defaults.detect_moderation_labels
-            ),
-            detect_faces=env.flag("DETECT_FACES", defaults.detect_faces),
-            rekognition_concurrency=env.integer(
-                "REKOGNITION_CONCURRENCY", defaults.rekognition_concurrency, 1, 64
-            ),
-            rekognition_tps=rekognition_tps,
-            aws_retry_mode=env.choice(
-                "AWS_RETRY_MODE",
-                "adaptive" if rekognition_tps else defaults.aws_retry_mode,
-                ("standard", "adaptive"),
-            ),
-            aws_max_attempts=env.integer("AWS_MAX_ATTEMPTS", defaults.aws_max_attempts, 1, 20),
-            tombstone_retention_days=env.integer(
-                "TOMBSTONE_RETENTION_DAYS", defaults.tombstone_retention_days, 1, 3650
-            ),
-            search_endpoint=_search_endpoint(env),
-            search_username=env.text("SEARCH_USERNAME"),
-            search_password=env.text("SEARCH_PASSWORD"),
-            search_timeout_seconds=env.number(
-                "SEARCH_TIMEOUT_SECONDS", defaults.search_timeout_seconds, 0.1, 120
-            ),
-            index_alias=env.text("INDEX_ALIAS") or defaults.index_alias,
-            index_replicas=env.integer("INDEX_REPLICAS", defaults.index_replicas, 0, 5),
-            sqlite_path=env.text("SQLITE_PATH") or defaults.sqlite_path,
-            default_min_confidence=env.number(
-                "DEFAULT_MIN_CONFIDENCE", defaults.default_min_confidence, 0, 100
-            ),
-            presign_urls=env.flag("PRESIGN_URLS", defaults.presign_urls),
-            # Short-lived on purpose: a leaked result page stops granting access quickly.
-            presign_expiry_seconds=env.integer(
-                "PRESIGN_EXPIRY_SECONDS", defaults.presign_expiry_seconds, 1, 3600
-            ),
-            api_auth=env.choice("API_AUTH", defaults.api_auth, ("iam", "api_key", "none")),
-            cors_allow_origin=env.text("CORS_ALLOW_ORIGIN"),
-            upload_bucket=env.text("UPLOAD_BUCKET"),
-            upload_prefix=env.text("UPLOAD_PREFIX") or defaults.upload_prefix,
-            cursor_secret=_cursor_secret(env),
-            log_level=env.choice(
-                "LOG_LEVEL", defaults.log_level, ("DEBUG", "INFO", "WARNING", "ERROR")
-            ),
-            stage=env.text("STAGE") or defaults.stage,
-        )
+        environ = os.environ if environ is None else environ
+        values: dict[str, Any] = {}
+        for variable in _READ_ORDER:
+            values[variable.setting] = variable.read(environ, values)
+        return cls(**values)
 
 
-def _search_endpoint(env: _Env) -> str | None:
-    """The cluster's URL; in Lambda (which sets AWS_LAMBDA_FUNCTION_NAME) it is required.
-
-    Without one, a deployed function would fall back to the embedded store, which is not in the
-    Lambda bundle (and would lose every write with its execution environment). Failing here, when
-    app.py is imported, makes a plain ``chalice deploy`` fail on its first invocation with this
-    message instead of half-working.
-    """
-    endpoint = env.text("SEARCH_ENDPOINT")
-    function = env.text("AWS_LAMBDA_FUNCTION_NAME")
-    if endpoint is None and function is not None:
-        raise ConfigurationError(
-            f"SEARCH_ENDPOINT is not set for the deployed function {function}; the embedded "
-            "store is for local runs only. Deploy with `make deploy STAGE=<stage>`, which "
-            "creates the search domain and sets SEARCH_ENDPOINT, or set SEARCH_ENDPOINT in "
-            ".chalice/config.json under stages.<stage>.environment_variables"
-        )
-    return endpoint
+_DEFAULTS = Settings()
 
 
-def _cursor_secret(env: _Env) -> str | None:
-    """The secret that signs ``next`` tokens; in Lambda it is required, like SEARCH_ENDPOINT.
-
-    Without it a deployed API would sign with a key anyone can compute from the source, which
-    makes the signature worthless; failing at import says so on the first invocation.
-    """
-    secret = env.text("CURSOR_SECRET")
-    function = env.text("AWS_LAMBDA_FUNCTION_NAME")
-    if secret is None and function is not None:
-        raise ConfigurationError(
-            f"CURSOR_SECRET is not set for the deployed function {function}: set it per stage "
-            "(at least 32 characters, generated once, e.g. python -c 'import secrets; "
-            "print(secrets.token_urlsafe(32))') in stages.<stage>.environment_variables"
-        )
-    if secret is not None and len(secret) < MIN_CURSOR_SECRET_LENGTH:
-        raise ConfigurationError(
-            f"CURSOR_SECRET must be at least {MIN_CURSOR_SECRET_LENGTH} characters, "
-            f"got {len(secret)}"
-        )
-    return secret
+# -- parsers: a variable's raw text (stripped, never blank) -> its setting's value ------------
 
 
-class _Env:
-    """Typed, validated reads of environment variables with named errors."""
+@dataclass(frozen=True)
+class Text:
+    min_length: int = 0
 
-    def __init__(self, environ: Mapping[str, str]):
-        self._environ = environ
+    def parse(self, name: str, raw: str) -> str:
+        if len(raw) < self.min_length:
+            raise ConfigurationError(
+                f"{name} must be at least {self.min_length} characters, got {len(raw)}"
+            )
+        return raw
 
-    def text(self, name: str) -> str | None:
-        value = self._environ.get(name, "").strip()
-        return value or None
+    def accepts(self) -> str:
+        return f"text of {self.min_length}+ characters" if self.min_length else "text"
 
-    def integer(self, name: str, default: int, low: int, high: int) -> int:
-        raw = self.text(name)
-        if raw is None:
-            return default
+
+@dataclass(frozen=True)
+class Integer:
+    low: int
+    high: int
+
+    def parse(self, name: str, raw: str) -> int:
         try:
             value = int(raw)
         except ValueError:
             raise ConfigurationError(
-                f"{name} must be an integer between {low} and {high}, got {raw!r}"
+                f"{name} must be an integer between {self.low} and {self.high}, got {raw!r}"
             ) from None
-        return self._in_range(name, value, low, high)
+        return _in_range(name, value, self.low, self.high)
 
-    def number(self, name: str, default: float, low: float, high: float) -> float:
-        raw = self.text(name)
-        if raw is None:
-            return default
+    def accepts(self) -> str:
+        return f"integer {self.low:,}{EN_DASH}{self.high:,}"
+
+
+@dataclass(frozen=True)
+class Number:
+    # Bounds keep the type they are written with: an int bound reads "0", not "0.0", in errors.
+    low: float
+    high: float
+
+    def parse(self, name: str, raw: str) -> float:
         try:
             value = float(raw)
         except ValueError:
             raise ConfigurationError(
-                f"{name} must be a number between {low:g} and {high:g}, got {raw!r}"
+                f"{name} must be a number between {self.low:g} and {self.high:g}, got {raw!r}"
             ) from None
-        return self._in_range(name, value, low, high)
+        return _in_range(name, value, self.low, self.high)
 
-    def optional_number(self, name: str, low: float, high: float) -> float | None:
-        """A number when the variable is set, None (the setting is off) when it is not."""
-        if self.text(name) is None:
-            return None
-        return self.number(name, low, low, high)
+    def accepts(self) -> str:
+        return f"number {self.low:,g}{EN_DASH}{self.high:,g}"
 
-    def flag(self, name: str, default: bool) -> bool:
-        raw = self.text(name)
-        if raw is None:
-            return default
-        if raw.lower() in ("1", "true", "yes", "on"):
+
+@dataclass(frozen=True)
+class Flag:
+    def parse(self, name: str, raw: str) -> bool:
+        if raw.lower() in TRUE_WORDS:
             return True
-        if raw.lower() in ("0", "false", "no", "off"):
+        if raw.lower() in FALSE_WORDS:
             return False
         raise ConfigurationError(f"{name} must be true or false, got {raw!r}")
 
-    def choice(self, name: str, default: str, allowed: tuple[str, ...]) -> str:
-        raw = self.text(name)
-        if raw is None:
-            return default
-        for option in allowed:
+    def accepts(self) -> str:
+        return "`true` or `false`"
+
+
+@dataclass(frozen=True)
+class Choice:
+    options: tuple[str, ...]
+
+    def parse(self, name: str, raw: str) -> str:
+        for option in self.options:
             if raw.lower() == option.lower():
                 return option
-        raise ConfigurationError(f"{name} must be one of {', '.join(allowed)}, got {raw!r}")
+        raise ConfigurationError(f"{name} must be one of {', '.join(self.options)}, got {raw!r}")
 
-    @staticmethod
-    def _in_range(name, value, low, high):
-        if not low <= value <= high:
-            raise ConfigurationError(f"{name} must be between {low} and {high}, got {value}")
-        return value
+    def accepts(self) -> str:
+        return ", ".join(f"`{option}`" for option in self.options)
+
+
+Parser = Text | Integer | Number | Flag | Choice
+ParserKind = TypeVar("ParserKind", Text, Integer, Number, Flag, Choice)
+
+
+def _in_range(name, value, low, high):
+    if not low <= value <= high:
+        raise ConfigurationError(f"{name} must be between {low} and {high}, got {value}")
+    return value
+
+
+# -- the table ------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class DerivedDefault:
+    """A default computed from another setting's value (which from_environ reads first)."""
+
+    setting: str
+    rule: Callable[[Any], Any]
+
+
+@dataclass(frozen=True)
+class Variable:
+    """One environment variable: the setting it fills, how it is parsed, what it means."""
+
+    name: str
+    setting: str  # the Settings field
+    parser: Parser
+    meaning: str  # one line, Markdown: the README's "meaning" column
+    # Read, in order, when ``name`` is unset (AWS_REGION falls back to AWS_DEFAULT_REGION).
+    fallbacks: tuple[str, ...] = ()
+    # Lambda sets AWS_LAMBDA_FUNCTION_NAME; a variable required there refuses to start the
+    # function without it. The text continues "<NAME> is not set for the deployed function <f>".
+    required_in_lambda: str | None = None
+    # None: the field's default.
+    derived_default: DerivedDefault | None = None
+    # The README's "default" column when the field's default does not say it all.
+    shown_default: str | None = None
+
+    def raw(self, environ: Mapping[str, str]) -> str | None:
+        """The variable's stripped text, or None when it (and every fallback) is unset or blank."""
+        for name in (self.name, *self.fallbacks):
+            value = environ.get(name, "").strip()
+            if value:
+                return value
+        return None
+
+    def default(self, read_before: Mapping[str, Any] | None = None) -> Any:
+        if self.derived_default is not None:
+            derived = self.derived_default
+            return derived.rule((read_before or {}).get(derived.setting))
+        return getattr(_DEFAULTS, self.setting)
+
+    def read(self, environ: Mapping[str, str], read_before: Mapping[str, Any] | None = None) -> Any:
+        raw = self.raw(environ)
+        if raw is not None:
+            return self.parser.parse(self.name, raw)
+        function = environ.get("AWS_LAMBDA_FUNCTION_NAME", "").strip()
+        if self.required_in_lambda is not None and function:
+            raise ConfigurationError(
+                f"{self.name} is not set for the deployed function {function}"
+                f"{self.required_in_lambda}"
+            )
+        return self.default(read_before)
+
+
+# In the order of Settings' fields (make run lists the settings that differ in this order).
+VARIABLES: tuple[Variable, ...] = (
+    Variable(
+        "AWS_REGION",
+        "region",
+        Text(),
+        "region for Rekognition and the stored object URL (never a message's `awsRegion`)",
+        fallbacks=("AWS_DEFAULT_REGION",),
+        shown_default="set by Lambda (else `AWS_DEFAULT_REGION`, else `us-east-1`)",
+    ),
+    Variable(
+        "QUEUE_NAME",
+        "queue_name",
+        Text(),
+        "SQS queue the handler consumes (same account and region)",
+    ),
+    Variable("QUEUE_ARN", "queue_arn", Text(), "queue ARN; wins over `QUEUE_NAME` when set"),
+    Variable(
+        "BATCH_SIZE",
+        "batch_size",
+        Integer(1, 10_000),
+        "messages per invocation (above 10 needs a batching window)",
+    ),
+    Variable(
+        "MAX_BATCHING_WINDOW_SECONDS",
+        "max_batching_window_seconds",
+        Integer(0, 300),
+        "how long Lambda gathers a batch",
+    ),
+    Variable(
+        "PARTIAL_BATCH_RESPONSE",
+        "partial_batch_response",
+        Flag(),
+        "return `batchItemFailures`; needs `ReportBatchItemFailures` on the event source "
+        "mapping. `false` makes the handler raise when any message fails, so the whole batch is "
+        "retried (safe: writes are idempotent)",
+    ),
+    Variable(
+        "IMAGE_BUCKET",
+        "image_bucket",
+        Text(),
+        "the bucket whose events this stage indexes (set by deploy); events for other buckets "
+        "are skipped with a reason",
+    ),
+    Variable("MAX_LABELS", "max_labels", Integer(1, 1000), "`MaxLabels` for DetectLabels"),
+    Variable(
+        "MIN_CONFIDENCE",
+        "min_confidence",
+        Number(0, 100),
+        "`MinConfidence` for DetectLabels and DetectModerationLabels",
+    ),
+    Variable(
+        "DETECT_IMAGE_PROPERTIES",
+        "detect_image_properties",
+        Flag(),
+        "also request `IMAGE_PROPERTIES` (dominant colours, quality)",
+    ),
+    Variable(
+        "DETECT_TEXT",
+        "detect_text",
+        Flag(),
+        "also call DetectText (lines are stored and searchable)",
+    ),
+    Variable(
+        "DETECT_MODERATION_LABELS",
+        "detect_moderation_labels",
+        Flag(),
+        "also call DetectModerationLabels",
+    ),
+    Variable("DETECT_FACES", "detect_faces", Flag(), "also call DetectFaces (count and boxes)"),
+    Variable(
+        "REKOGNITION_CONCURRENCY",
+        "rekognition_concurrency",
+        Integer(1, 64),
+        "concurrent Rekognition calls per invocation",
+    ),
+    Variable(
+        "REKOGNITION_TPS",
+        "rekognition_tps",
+        Number(1, 10_000),
+        "the account's Rekognition quota per Detect* operation, in calls/s; bounds the event "
+        "source's concurrency and each invocation's call rate, and sends throttled messages "
+        "back delayed ([Rekognition quota and floods](#rekognition-quota-and-floods)); unset: "
+        "unbounded, as before",
+    ),
+    Variable(
+        "AWS_RETRY_MODE",
+        "aws_retry_mode",
+        Choice(("standard", "adaptive")),
+        "botocore retry mode",
+        derived_default=DerivedDefault(
+            "rekognition_tps", lambda tps: "adaptive" if tps else Settings.aws_retry_mode
+        ),
+        shown_default="`standard` (`adaptive` with `REKOGNITION_TPS`)",
+    ),
+    Variable(
+        "AWS_MAX_ATTEMPTS",
+        "aws_max_attempts",
+        Integer(1, 20),
+        "botocore attempts per call, including the first",
+    ),
+    Variable(
+        "TOMBSTONE_RETENTION_DAYS",
+        "tombstone_retention_days",
+        Integer(1, 3650),
+        "days a tombstone is kept (`make compact`); a create older than this with no stored "
+        "state is indexed only if S3 still serves it; at least the queue's + DLQ's retention "
+        "(18 days) ([Operations](#operations-backfill-redrive-relabel-compact))",
+    ),
+    Variable(
+        "SEARCH_ENDPOINT",
+        "search_endpoint",
+        Text(),
+        "Elasticsearch/OpenSearch URL, e.g. `https://search-…es.amazonaws.com`; unset: the "
+        "embedded store (local runs only)",
+        # Without one, a deployed function would fall back to the embedded store, which is not
+        # in the Lambda bundle (and would lose every write with its execution environment).
+        # Failing when app.py is imported makes a plain ``chalice deploy`` fail on its first
+        # invocation with this message instead of half-working.
+        required_in_lambda="; the embedded store is for local runs only. Deploy with "
+        "`make deploy STAGE=<stage>`, which creates the search domain and sets SEARCH_ENDPOINT, "
+        "or set SEARCH_ENDPOINT in .chalice/config.json under "
+        "stages.<stage>.environment_variables",
+    ),
+    Variable(
+        "SEARCH_USERNAME",
+        "search_username",
+        Text(),
+        "basic auth user instead of SigV4 (fine-grained access control)",
+    ),
+    Variable(
+        "SEARCH_PASSWORD",
+        "search_password",
+        Text(),
+        "basic auth password, with `SEARCH_USERNAME`",
+    ),
+    Variable(
+        "SEARCH_TIMEOUT_SECONDS",
+        "search_timeout_seconds",
+        Number(0.1, 120),
+        "per-request timeout to the cluster",
+    ),
+    Variable("INDEX_ALIAS", "index_alias", Text(), "alias that reads and writes go through"),
+    Variable(
+        "INDEX_REPLICAS",
+        "index_replicas",
+        Integer(0, 5),
+        "replicas of the index (0 on a single-node domain, or it stays yellow)",
+    ),
+    Variable(
+        "SQLITE_PATH",
+        "sqlite_path",
+        Text(),
+        "the embedded store's file, used when `SEARCH_ENDPOINT` is unset",
+    ),
+    Variable(
+        "DEFAULT_MIN_CONFIDENCE",
+        "default_min_confidence",
+        Number(0, 100),
+        "`/search`'s `min_confidence` when the caller gives none",
+    ),
+    Variable(
+        "PRESIGN_URLS",
+        "presign_urls",
+        Flag(),
+        "return presigned GET URLs (the bucket is private)",
+    ),
+    Variable(
+        "PRESIGN_EXPIRY_SECONDS",
+        "presign_expiry_seconds",
+        # Short-lived on purpose: a leaked result page stops granting access quickly.
+        Integer(1, 3600),
+        "lifetime of presigned URLs and upload forms",
+    ),
+    Variable(
+        "API_AUTH",
+        "api_auth",
+        Choice(API_AUTH_MODES),
+        "who may call the API ([Search API](#search-api))",
+    ),
+    Variable(
+        "CORS_ALLOW_ORIGIN",
+        "cors_allow_origin",
+        Text(),
+        "allowed origin for browser calls; no CORS headers when unset",
+    ),
+    Variable(
+        "UPLOAD_BUCKET",
+        "upload_bucket",
+        Text(),
+        "enables `POST /uploads` for this bucket (needs `s3:PutObject` on it)",
+    ),
+    Variable("UPLOAD_PREFIX", "upload_prefix", Text(), "key prefix of uploaded images"),
+    Variable(
+        "CURSOR_SECRET",
+        "cursor_secret",
+        # Without it a deployed API would sign with a key anyone can compute from the source,
+        # which makes the signature worthless; failing at import says so on the first call.
+        Text(min_length=MIN_CURSOR_SECRET_LENGTH),
+        "signs `next` tokens; deploy generates it once per stage and reads it back from the "
+        "deployed function on every redeploy",
+        required_in_lambda=": set it per stage (at least "
+        f"{MIN_CURSOR_SECRET_LENGTH} characters, generated once, e.g. python -c 'import "
+        "secrets; print(secrets.token_urlsafe(32))') in stages.<stage>.environment_variables",
+    ),
+    Variable(
+        "LOG_LEVEL",
+        "log_level",
+        Choice(("DEBUG", "INFO", "WARNING", "ERROR")),
+        "log level of every function",
+    ),
+    Variable(
+        "STAGE",
+        "stage",
+        Text(),
+        "the `Stage` dimension of the batch metrics (set by deploy)",
+    ),
+)
+
+_BY_NAME = {variable.name: variable for variable in VARIABLES}
+# The settings a default is derived from come first, the rest in the table's order.
+_DERIVED_FROM = {v.derived_default.setting for v in VARIABLES if v.derived_default is not None}
+_READ_ORDER = sorted(VARIABLES, key=lambda variable: variable.setting not in _DERIVED_FROM)
+
+
+def variable_named(name: str) -> Variable:
+    """The table's row for the environment variable ``name``."""
+    return _BY_NAME[name]
+
+
+def parser_of(name: str, kind: type[ParserKind]) -> ParserKind:
+    """The parser of ``name``'s row, as the kind the caller relies on (its bounds, say)."""
+    parser = variable_named(name).parser
+    if not isinstance(parser, kind):
+        raise TypeError(f"{name} is parsed as {type(parser).__name__}, not {kind.__name__}")
+    return parser

@@ -217,7 +217,7 @@ class Pacer:
     def __init__(self, rate: float | None, clock=time.monotonic, sleep=time.sleep):
         self._interval = 1.0 / rate if rate else 0.0
         self._clock, self._sleep = clock, sleep
-        self._next = None
+        self._next: float | None = None
 
     def wait_for(self, messages: int) -> None:
         if not self._interval:
@@ -255,7 +255,7 @@ class QueueSender:
 
 
 def _entry(id_: str, message: OutgoingMessage) -> dict:
-    entry = {"Id": id_, "MessageBody": message.body}
+    entry: dict[str, object] = {"Id": id_, "MessageBody": message.body}
     if message.attributes:
         entry["MessageAttributes"] = message.attributes
     return entry

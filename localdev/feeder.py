@@ -26,6 +26,8 @@ import logging
 import threading
 from collections import deque
 
+from localdev.background import BackgroundLoop
+
 LOG = logging.getLogger("localdev.feeder")
 SQS_BATCH_LIMIT = 10  # ReceiveMessage and SendMessageBatch take at most 10 messages
 # Receives from staging per round, so that an upload still in progress cannot hold back the
@@ -44,8 +46,13 @@ class QueueFeeder:
         self._sending = 0  # popped from the backlog, not yet accepted by SendMessageBatch
         self.taken = 0  # messages taken from staging so far, for an uploader's backpressure
         self._lock = threading.Lock()
-        self._stop = threading.Event()
-        self._thread: threading.Thread | None = None
+        self._loop = BackgroundLoop(
+            self.feed_once,
+            name="sqs-feeder",
+            log=LOG,
+            failure="feeding the queue failed; retrying",
+            idle_seconds=IDLE_SECONDS,
+        )
 
     @property
     def backlog(self) -> int:
@@ -63,7 +70,7 @@ class QueueFeeder:
             if not taken:
                 break
         missing = self.target - self._visible() if self.target and self.backlog else 0
-        while missing > 0 and not self._stop.is_set():
+        while missing > 0 and not self._loop.stopping:
             sent = self._send(min(SQS_BATCH_LIMIT, missing))
             if not sent:
                 break
@@ -126,22 +133,8 @@ class QueueFeeder:
     # -- background feeding ---------------------------------------------------------------------
 
     def start(self) -> QueueFeeder:
-        self._stop.clear()
-        self._thread = threading.Thread(target=self._run, name="sqs-feeder", daemon=True)
-        self._thread.start()
+        self._loop.start()
         return self
 
     def stop(self) -> None:
-        self._stop.set()
-        if self._thread is not None:
-            self._thread.join()
-            self._thread = None
-
-    def _run(self) -> None:
-        while not self._stop.is_set():
-            try:
-                if not self.feed_once():
-                    self._stop.wait(IDLE_SECONDS)
-            except Exception:
-                LOG.exception("feeding the queue failed; retrying")
-                self._stop.wait(1)
+        self._loop.stop()

@@ -10,9 +10,8 @@ from __future__ import annotations
 
 import os
 from collections.abc import Mapping
-from dataclasses import fields
 
-from chalicelib.settings import ConfigurationError, Settings
+from chalicelib.settings import VARIABLES, ConfigurationError, Settings, variable_named
 from localdev.rekognition.operations import OPERATIONS
 
 # Defaults that differ from a deployed stage's, each for a local reason.
@@ -49,10 +48,7 @@ class LocalSettingConflict(ConfigurationError):
 
 def setting_names() -> dict[str, str]:
     """Settings field -> its environment variable."""
-    return {
-        field.name: "AWS_REGION" if field.name == "region" else field.name.upper()
-        for field in fields(Settings)
-    }
+    return {row.setting: row.name for row in VARIABLES}
 
 
 def check_fixed(environ: Mapping[str, str], fixed: Mapping[str, str]) -> None:
@@ -138,9 +134,6 @@ def _shown(value) -> str:
 
 
 def region_from(environ: Mapping[str, str] = os.environ) -> str:
-    """The local stack runs in the region the environment names, else us-east-1."""
-    return (
-        environ.get("AWS_REGION", "").strip()
-        or environ.get("AWS_DEFAULT_REGION", "").strip()
-        or "us-east-1"
-    )
+    """The local stack runs in the region the environment names (AWS_REGION, else
+    AWS_DEFAULT_REGION), else the settings' default, us-east-1."""
+    return variable_named("AWS_REGION").read(environ)

@@ -4,8 +4,9 @@
     python -m localdev.openapi --check   # exit 1 when openapi.json is out of date (CI)
 
 Paths, methods and path parameters come from ``app.routes``; query parameters from the table
-each view was decorated with (chalicelib/api/params.py), which is also what validates requests.
-So the document cannot drift from the code without the check failing.
+each view was decorated with (chalicelib/api/params.py), which also validates requests and fills
+their request objects, defaults included. So the document cannot drift from the code without the
+check failing.
 """
 
 from __future__ import annotations
@@ -132,7 +133,7 @@ def _operation(path: str, entry) -> dict:
         for name in entry.view_args
     ]
     for param in getattr(entry.view_function, "query_parameters", ()):
-        schema = param.schema
+        schema = param.openapi_schema
         if param.repeatable:
             schema = {"type": "array", "items": schema}
         parameters.append(

@@ -26,6 +26,8 @@ import threading
 import time
 from collections.abc import Callable
 
+from localdev.background import BackgroundLoop
+
 LOG = logging.getLogger("localdev.poller")
 SQS_RECEIVE_LIMIT = 10  # ReceiveMessage returns at most 10 messages per call
 SQS_MAX_WAIT_SECONDS = 20  # ReceiveMessage's longest long poll
@@ -58,10 +60,10 @@ class LocalEventSourceMapping:
         self._wait_seconds = wait_seconds
         self._window_seconds = window_seconds
         self._region = region
-        self._name = name
         self._receive_lock = receive_lock or threading.Lock()
-        self._stop = threading.Event()
-        self._thread: threading.Thread | None = None
+        self._loop = BackgroundLoop(
+            self.poll_once, name=name, log=LOG, failure="polling failed; retrying"
+        )
 
     def poll_once(self) -> int:
         """Receive one batch and hand it to the handler; returns how many messages it held."""
@@ -91,7 +93,7 @@ class LocalEventSourceMapping:
         messages: list[dict] = []
         wait = self._wait_seconds
         window_ends: float | None = None
-        while len(messages) < self._batch_size and not self._stop.is_set():
+        while len(messages) < self._batch_size and not self._loop.stopping:
             with self._receive_lock:
                 response = self._sqs.receive_message(
                     QueueUrl=self._queue_url,
@@ -129,28 +131,15 @@ class LocalEventSourceMapping:
     # -- background polling -----------------------------------------------------------------
 
     def start(self) -> LocalEventSourceMapping:
-        self._stop.clear()
-        self._thread = threading.Thread(target=self._run, name=self._name, daemon=True)
-        self._thread.start()
+        self._loop.start()
         return self
 
     def request_stop(self) -> None:
         """Stop after the current receive, without waiting (``stop()`` waits)."""
-        self._stop.set()
+        self._loop.request_stop()
 
     def stop(self) -> None:
-        self._stop.set()
-        if self._thread is not None:
-            self._thread.join()
-            self._thread = None
-
-    def _run(self) -> None:
-        while not self._stop.is_set():
-            try:
-                self.poll_once()
-            except Exception:
-                LOG.exception("polling failed; retrying")
-                self._stop.wait(1)
+        self._loop.stop()
 
 
 def stop_all(mappings: list[LocalEventSourceMapping]) -> None:

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import sys
 import time
-from collections.abc import Iterable, Iterator
+from collections.abc import Generator, Iterable
 from datetime import timedelta
 from typing import TextIO, TypeVar
 
@@ -70,7 +70,7 @@ class ProgressBar:
             self._drawn = False
 
 
-def progress(items: Iterable[T], total: int, label: str, stream=None) -> Iterator[T]:
+def progress(items: Iterable[T], total: int, label: str, stream=None) -> Generator[T, None, None]:
     """Yield ``items`` while drawing the bar for them."""
     bar = ProgressBar(label, total, stream)
     done = 0

@@ -16,6 +16,9 @@
   (localdev/feeder.py): moto's SQS slows down with a queue's depth, SQS's does not, and a
   flood would otherwise measure moto.
 * Search: the embedded SQLite store, or a search endpoint when one is given.
+* ``StackHooks``: where a harness instruments the stack as it starts (bench/chaos puts a
+  throttling proxy in front of Rekognition and records every invocation), not by overriding
+  its steps.
 
 The function's settings come from the environment as in Lambda (localdev/local_settings.py
 says which few the stack decides itself); they are checked before anything starts.
@@ -34,18 +37,23 @@ import socket
 import threading
 import time
 import urllib.request
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TextIO
+from typing import TYPE_CHECKING, Any, Protocol, TextIO
 from urllib.parse import unquote_plus
 
 import boto3
 
+from chalicelib.components import Components
 from chalicelib.documents import image_id
 from chalicelib.metrics import BatchMetrics
 from chalicelib.settings import Settings
 from chalicelib.store.base import StoreUnavailable
 from localdev import local_settings
+
+if TYPE_CHECKING:
+    from localdev.rekognition.server import LocalRekognition
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 LOCAL_CREDENTIALS = {"AWS_ACCESS_KEY_ID": "local", "AWS_SECRET_ACCESS_KEY": "local"}
@@ -100,6 +108,32 @@ class StackOptions:
     staged_notifications: bool = False
 
 
+# app.py's index_images: (SQS event, Lambda context) -> the batch response.
+Handler = Callable[[dict[str, Any], Any], dict[str, Any]]
+
+
+class RunningEndpoint(Protocol):
+    """A server started for the stack, which stops it with itself."""
+
+    @property
+    def url(self) -> str: ...
+
+    def stop(self) -> None: ...
+
+
+@dataclass(frozen=True)
+class StackHooks:
+    """What a harness puts into the stack as it starts; None leaves that step as it is."""
+
+    # Given the local Rekognition's URL, starts what the function calls instead (a proxy that
+    # injects faults) and returns it.
+    rekognition_front: Callable[[str], RunningEndpoint] | None = None
+    # The local Rekognition once it runs, before the function can call it.
+    rekognition_started: Callable[[LocalRekognition], None] | None = None
+    # Given a copy of app.py's index_images, returns what its poller invokes instead.
+    wrap_handler: Callable[[Handler], Handler] | None = None
+
+
 @dataclass
 class StackUrls:
     api: str
@@ -111,8 +145,9 @@ class StackUrls:
 class LocalStack:
     """Start with ``start()`` (or ``with``); everything stops with ``stop()``."""
 
-    def __init__(self, options: StackOptions | None = None):
+    def __init__(self, options: StackOptions | None = None, hooks: StackHooks | None = None):
         self.options = options or StackOptions()
+        self.hooks = hooks or StackHooks()
         self.region = self.options.region or local_settings.region_from(os.environ)
         self._saved_environ: dict[str, str] | None = None
         self._stoppers: list = []
@@ -172,8 +207,10 @@ class LocalStack:
         ).start()
         self._stoppers.append(rekognition.stop)
         self.rekognition = rekognition
+        if self.hooks.rekognition_started is not None:
+            self.hooks.rekognition_started(rekognition)
 
-        self._set_environment(rekognition.url)
+        self._set_environment(self._function_rekognition_url(rekognition.url))
         self._reset_embedded_store()
         session = boto3.session.Session()  # reads the environment just set
         self.s3 = session.client("s3")
@@ -188,7 +225,7 @@ class LocalStack:
             self.feeder = QueueFeeder(self.sqs, self.staging_url, self.queue_url).start()
             self._stoppers.append(self.feeder.stop)
 
-        self.app_module = self._load_app()
+        self.app_module = self._import_app()
         if not self.options.hold_pollers:
             self.start_pollers()
         self._start_api()
@@ -298,6 +335,13 @@ class LocalStack:
         finally:
             probe.close()
 
+    def _function_rekognition_url(self, local_url: str) -> str:
+        if self.hooks.rekognition_front is None:
+            return local_url
+        front = self.hooks.rekognition_front(local_url)
+        self._stoppers.append(front.stop)
+        return front.url
+
     def _set_environment(self, rekognition_url: str) -> None:
         os.environ.update(
             {
@@ -358,22 +402,22 @@ class LocalStack:
         attributes = self.sqs.get_queue_attributes(QueueUrl=queue_url, AttributeNames=["QueueArn"])
         return attributes["Attributes"]["QueueArn"]
 
-    def _load_app(self):
+    def _import_app(self):
         """Import app.py after the environment is set, as Lambda does.
 
         A module of its own, not ``sys.modules["app"]``: app.py reads its settings at import
         time (API_AUTH, the queue), and the app that other code imports must keep the ones
         it was imported with, not the local stack's."""
-        return self._import_app()
-
-    def _import_app(self):
         spec = importlib.util.spec_from_file_location("local_stack_app", PROJECT_ROOT / "app.py")
-        module = importlib.util.module_from_spec(spec)
+        if spec is None or spec.loader is None:
+            raise ImportError(f"cannot load {PROJECT_ROOT / 'app.py'}")
+        module: Any = importlib.util.module_from_spec(spec)  # app.py's names are its own
         spec.loader.exec_module(module)
         # The EMF line of every batch goes to a file beside the store, not between the
         # console's "indexed <key> <labels>" lines, which are what a person reads.
-        module.components.__dict__["metrics"] = BatchMetrics(
-            module.components.settings.stage, stream=self._metrics_stream()
+        settings = module.components.settings
+        module.components = Components(
+            settings=settings, metrics=BatchMetrics(settings.stage, stream=self._metrics_stream())
         )
         return module
 
@@ -399,6 +443,8 @@ class LocalStack:
         # further execution environments.
         handlers = [self.app_module.index_images]
         handlers += [self._import_app().index_images for _ in range(count - 1)]
+        if self.hooks.wrap_handler is not None:
+            handlers = [self.hooks.wrap_handler(handler) for handler in handlers]
         self.pollers = count
         receive_lock = threading.Lock()  # see localdev/poller.py: moto's receive is not atomic
         pollers = [

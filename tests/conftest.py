@@ -7,13 +7,32 @@ ends. A node that cannot be started or reached is an error, never a skip: the in
 tests are the proof that the Elasticsearch path works, on every engine `make test-engines` runs.
 """
 
+import contextlib
 import os
 import uuid
+from collections.abc import Callable, Iterator
 
 import pytest
 from elasticsearch import Elasticsearch
 
+from chalicelib.components import Components
 from chalicelib.store import engine
+
+
+@pytest.fixture
+def serve_components() -> Iterator[Callable[..., Components]]:
+    """``serve_components(Components(store=..., ...))`` makes app.py's handlers use those
+    components for the rest of the test (a fresh ``Components()`` when none is given, which
+    reads the environment as the test has set it); app.py's own come back afterwards."""
+    # Imported here, not at the top: app.py imports chalice, which most tests never need.
+    from tests.serving import serving
+
+    with contextlib.ExitStack() as swaps:
+
+        def serve(components: Components | None = None) -> Components:
+            return swaps.enter_context(serving(Components() if components is None else components))
+
+        yield serve
 
 
 @pytest.fixture(scope="session")

@@ -20,7 +20,7 @@ from pathlib import Path
 from urllib.parse import urlsplit
 
 from bench.report import PROJECT_ROOT, Deadline
-from localdev.stack import LocalStack
+from localdev.stack import Handler, LocalStack, StackHooks
 
 SAMPLES = PROJECT_ROOT / "samples"
 
@@ -83,28 +83,31 @@ def capture_function_logs() -> LogCapture:
 
 
 class ChaosStack(LocalStack):
-    """The local stack with two hooks: an optional proxy in front of Rekognition, and a record
-    of every handler invocation (message ids in, batchItemFailures out)."""
+    """The local stack through its hooks (localdev/stack.py StackHooks): an optional proxy in
+    front of Rekognition, a count of the calls Rekognition answers, and a record of every
+    handler invocation (message ids in, batchItemFailures out)."""
 
     def __init__(self, options, proxy_factory=None):
-        super().__init__(options)
         self._proxy_factory = proxy_factory
         self.proxy = None
         self.invocations: list[dict] = []
         self.rekognition_calls = 0
         self._calls_lock = threading.Lock()
+        super().__init__(
+            options,
+            StackHooks(
+                rekognition_front=self._start_proxy if proxy_factory is not None else None,
+                rekognition_started=self._count_calls,
+                wrap_handler=self._recording,
+            ),
+        )
 
-    def _set_environment(self, rekognition_url: str) -> None:
-        if self._proxy_factory is not None:
-            self.proxy = self._proxy_factory(rekognition_url).start()
-            self._stoppers.append(self.proxy.stop)
-            rekognition_url = self.proxy.url
-        super()._set_environment(rekognition_url)
+    def _start_proxy(self, rekognition_url: str):
+        self.proxy = self._proxy_factory(rekognition_url).start()
+        return self.proxy
 
-    def _load_app(self):
-        module = super()._load_app()
-        handler = module.index_images
-        service = self.rekognition.service
+    def _count_calls(self, rekognition) -> None:
+        service = rekognition.service
         original_call = service.call
 
         def counting_call(operation, request):
@@ -114,6 +117,7 @@ class ChaosStack(LocalStack):
 
         service.call = counting_call
 
+    def _recording(self, handler: Handler) -> Handler:
         def recording_handler(event, context):
             started = time.monotonic()
             response = handler(event, context)
@@ -126,8 +130,7 @@ class ChaosStack(LocalStack):
             )
             return response
 
-        module.index_images = recording_handler  # what start_pollers hands to the poller
-        return module
+        return recording_handler
 
     def upload_copies(self, count: int, prefix: str, threads: int = 8) -> list[str]:
         """Upload ``count`` copies of the sample images under distinct keys."""
@@ -186,6 +189,13 @@ def dlq_bodies(stack: LocalStack) -> list[dict]:
 
 
 # --------------------------------------------------------------------------- throttling proxy
+
+
+# The signature travels with the call: the local Rekognition, like the service, refuses an
+# unsigned request ("Missing Authentication Token").
+FORWARDED_HEADERS = frozenset(
+    {"content-type", "x-amz-target", "authorization", "x-amz-date", "x-amz-security-token"}
+)
 
 
 class ThrottleProxy:
@@ -248,9 +258,7 @@ class ThrottleProxy:
         connection = http.client.HTTPConnection(self.target.hostname, self.target.port, timeout=60)
         try:
             forwarded = {
-                name: value
-                for name, value in headers.items()
-                if name.lower() in ("content-type", "x-amz-target")
+                name: value for name, value in headers.items() if name.lower() in FORWARDED_HEADERS
             }
             connection.request("POST", "/", body=body, headers=forwarded)
             response = connection.getresponse()

@@ -1,8 +1,9 @@
 """HTTP plumbing for the routes: query parameters in, JSON errors out, never a stack trace.
 
-The one place where errors become statuses:
+The one place where errors become statuses (json_api):
 
-* InvalidParameter (chalicelib.api.params): 400 naming the parameter;
+* an ApiError (chalicelib/api/errors.py), raised by parsing or a service: its own status and
+  body (400 naming the parameter, 404, 503);
 * QueryRejected (the store refused a read, a cluster 400): 400, logged as a validation gap;
 * StoreUnavailable: 503, logged with its reason.
 
@@ -14,11 +15,11 @@ from __future__ import annotations
 
 import functools
 import logging
-from collections.abc import Sequence
 
 from chalice import CORSConfig, IAMAuthorizer, Response
 
-from chalicelib.api.params import InvalidParameter, Param, parse_params
+from chalicelib.api.errors import ApiError, BadRequest, InvalidParameter, ServiceUnavailable
+from chalicelib.api.params import NO_PARAMETERS, ParameterTable
 from chalicelib.logs import LOGGER_NAME
 from chalicelib.settings import Settings
 from chalicelib.store.base import QueryRejected, StoreUnavailable
@@ -29,45 +30,54 @@ REJECTED_MESSAGE = "the search cluster rejected the query; change the parameters
 _log = logging.getLogger(LOGGER_NAME)
 
 
-def error_response(status_code: int, message: str, parameter: str | None = None) -> Response:
-    body = {"error": message}
-    if parameter is not None:
-        body["parameter"] = parameter
+def error_response(error: ApiError) -> Response:
     return Response(
-        body=body, status_code=status_code, headers={"Content-Type": "application/json"}
+        body=error.body(), status_code=error.status, headers={"Content-Type": "application/json"}
     )
 
 
-def json_api(app, query_parameters: Sequence[Param] = ()):
-    """Validates the query string against ``query_parameters`` and maps expected errors to JSON.
+def json_api(app, parameters: ParameterTable | None = None):
+    """Validates the query string and maps every expected error to its JSON status.
 
-    The view receives the parsed parameters first, then the URL's own parameters. The table is
-    kept on the view (``query_parameters``) so the OpenAPI document is generated from it.
+    With a ``parameters`` table the view receives the parsed request object first, then the
+    URL's own parameters; without one it receives only the latter, and any query parameter is
+    refused. The table's parameters are kept on the view (``query_parameters``) so the OpenAPI
+    document is generated from them.
     """
 
     def decorate(view):
         @functools.wraps(view)
         def wrapper(**url_parameters):
             try:
-                params = parse_params(query_parameters, query_values(app.current_request))
-                return view(params, **url_parameters)
-            except InvalidParameter as error:
-                return error_response(400, error.message, error.parameter)
-            except QueryRejected as error:
-                # Validation should have refused the request: say which one got through.
-                _log.warning(
-                    "search cluster rejected a validated query",
-                    extra={"reason": str(error), "query": query_values(app.current_request)},
-                )
-                return error_response(400, REJECTED_MESSAGE)
-            except StoreUnavailable as error:
-                _log.warning("search cluster unavailable", extra={"reason": str(error)})
-                return error_response(503, UNAVAILABLE_MESSAGE)
+                query = query_values(app.current_request)
+                if parameters is None:
+                    NO_PARAMETERS.parse(query)
+                    return view(**url_parameters)
+                return view(parameters.parse(query), **url_parameters)
+            except (ApiError, QueryRejected, StoreUnavailable) as error:
+                return error_response(as_api_error(error, app.current_request))
 
-        wrapper.query_parameters = tuple(query_parameters)
+        # Read by localdev.openapi; functools.wraps' type has no room for it.
+        query_parameters = parameters.params if parameters is not None else ()
+        wrapper.query_parameters = query_parameters  # type: ignore[attr-defined]
         return wrapper
 
     return decorate
+
+
+def as_api_error(error: ApiError | QueryRejected | StoreUnavailable, request) -> ApiError:
+    """The store's own errors as the API answers them, logged; an ApiError as it is."""
+    if isinstance(error, QueryRejected):
+        # Validation should have refused the request: say which one got through.
+        _log.warning(
+            "search cluster rejected a validated query",
+            extra={"reason": str(error), "query": query_values(request)},
+        )
+        return BadRequest(REJECTED_MESSAGE)
+    if isinstance(error, StoreUnavailable):
+        _log.warning("search cluster unavailable", extra={"reason": str(error)})
+        return ServiceUnavailable(UNAVAILABLE_MESSAGE)
+    return error
 
 
 def request_body(request) -> bytes:
@@ -81,7 +91,9 @@ def request_body(request) -> bytes:
 
 def query_values(request) -> dict[str, list[str]]:
     """Every value of every query parameter (API Gateway delivers repeated ones as a list)."""
-    params = request.query_params or {}
+    params = request.query_params  # None without a query string
+    if not params:
+        return {}
     return {name: params.getlist(name) for name in params}
 
 

@@ -1,22 +1,21 @@
-"""The API's use cases: turns validated parameters into store queries and JSON responses."""
+"""The API's use cases: turns request objects into store queries and JSON responses.
+
+What cannot be answered is raised as an ApiError (chalicelib/api/errors.py); the store's own
+StoreUnavailable and QueryRejected pass through to chalicelib/api/http.py, which maps them.
+"""
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import replace
 from typing import Any
 
-from chalicelib.api.params import InvalidParameter, ParsedParams
+from chalicelib.api.errors import InvalidParameter, NotFound
+from chalicelib.api.params import FilterRequest, LabelsRequest, SearchRequest
 from chalicelib.search.cursor import CursorCodec, InvalidCursor
-from chalicelib.search.query import (
-    MATCH_ALL,
-    SORT_RELEVANCE,
-    TIME_INDEXED,
-    TOTAL_HITS_LIMIT,
-    Filters,
-    SearchQuery,
-    matched_labels,
-)
+from chalicelib.search.query import TOTAL_HITS_LIMIT, Filters, SearchQuery, matched_labels
 from chalicelib.store.base import ImageStore
+from chalicelib.vocabulary import ImageDocument
 
 IMAGE_ID_LENGTH = 64
 
@@ -29,7 +28,7 @@ class ImageLinks:
         self._expiry = expiry_seconds
         self._presign = presign
 
-    def url_for(self, document: dict[str, Any]) -> str:
+    def url_for(self, document: Mapping[str, Any]) -> str:
         if not self._presign:
             return document["url"]
         params = {"Bucket": document["bucket"], "Key": document["key"]}
@@ -53,30 +52,33 @@ class SearchService:
         self._cursors = cursors
         self._total_hits_limit = total_hits_limit
 
-    def filters(self, params: ParsedParams, key_prefix_param: str) -> Filters:
+    def filters(self, request: FilterRequest) -> Filters:
+        min_confidence = request.min_confidence
+        if min_confidence is None:  # not given: the stage's DEFAULT_MIN_CONFIDENCE
+            min_confidence = self._default_min_confidence
         return Filters(
-            labels=tuple(params.get("label", ())),
-            match=params.get("match", MATCH_ALL),
-            expand=params.get("expand", True),
-            min_confidence=params.get("min_confidence", self._default_min_confidence),
-            text=params.get("q"),
-            bucket=params.get("bucket"),
-            prefix=params.get(key_prefix_param),
-            since=params.get("since"),
-            until=params.get("until"),
-            time_field=params.get("time", TIME_INDEXED),
+            labels=request.labels,
+            match=request.match,
+            expand=request.expand,
+            min_confidence=min_confidence,
+            text=request.text,
+            bucket=request.bucket,
+            prefix=request.key_prefix,
+            since=request.since,
+            until=request.until,
+            time_field=request.time_field,
         )
 
-    def search(self, params: ParsedParams) -> dict[str, Any]:
+    def search(self, request: SearchRequest) -> dict[str, Any]:
         query = SearchQuery(
-            filters=self.filters(params, "prefix"),
-            sort=params.get("sort", SORT_RELEVANCE),
-            size=params.get("size", 20),
+            filters=self.filters(request),
+            sort=request.sort,
+            size=request.size,
             total_hits_limit=self._total_hits_limit,
         )
-        if params.get("next"):
+        if request.next_token:
             try:
-                after = self._cursors.decode(query, params.get("next"))
+                after = self._cursors.decode(query, request.next_token)
             except InvalidCursor as error:
                 raise InvalidParameter("next", str(error)) from None
             query = replace(query, after=after)
@@ -89,21 +91,19 @@ class SearchService:
             "next": self._cursors.encode(query, last) if last is not None else None,
         }
 
-    def labels(self, params: ParsedParams) -> dict[str, Any]:
-        counts = self._store.label_counts(
-            self.filters(params, "key_prefix"), params.get("prefix"), params.get("size", 20)
-        )
+    def labels(self, request: LabelsRequest) -> dict[str, Any]:
+        counts = self._store.label_counts(self.filters(request), request.label_prefix, request.size)
         return {"labels": [{"name": count.name, "count": count.count} for count in counts]}
 
-    def image(self, image_id: str) -> dict[str, Any] | None:
+    def image(self, image_id: str) -> dict[str, Any]:
         if len(image_id) != IMAGE_ID_LENGTH or not all(c in "0123456789abcdef" for c in image_id):
             raise InvalidParameter("id", "id must be the 64 lowercase hex characters of an image")
         document = self._store.get(image_id)
         if document is None:
-            return None
+            raise NotFound(f"no image with id {image_id}", "id")
         return {"id": image_id, "url": self._links.url_for(document), "document": document}
 
-    def _item(self, document: dict[str, Any], filters: Filters) -> dict[str, Any]:
+    def _item(self, document: ImageDocument, filters: Filters) -> dict[str, Any]:
         return {
             "id": document["image_id"],
             "bucket": document["bucket"],

@@ -7,7 +7,7 @@ import re
 import uuid
 from typing import Any
 
-from chalicelib.api.params import InvalidParameter
+from chalicelib.api.errors import InvalidParameter, NotFound
 from chalicelib.settings import REKOGNITION_MAX_S3_OBJECT_BYTES
 
 CONTENT_TYPES = {"image/jpeg": ".jpg", "image/png": ".png"}
@@ -16,6 +16,7 @@ MAX_FILENAME_LENGTH = 200
 # megabyte of nesting costs nothing.
 MAX_BODY_BYTES = 4096
 _UNSAFE = re.compile(r"[^A-Za-z0-9._-]+")
+UPLOADS_DISABLED = "uploads are not enabled on this stage (UPLOAD_BUCKET)"
 
 
 class UploadForms:
@@ -53,6 +54,14 @@ class UploadForms:
             ExpiresIn=self._expiry,
         )
         return {"url": form["url"], "fields": form["fields"], "bucket": self._bucket, "key": key}
+
+
+def enabled_forms(forms: UploadForms | None) -> UploadForms:
+    """The stage's upload forms, or a 404 on a stage without UPLOAD_BUCKET (``None``): checked
+    before the body is read, so such a stage answers every POST alike."""
+    if forms is None:
+        raise NotFound(UPLOADS_DISABLED)
+    return forms
 
 
 def _json_object(raw_body: bytes) -> dict[str, Any]:

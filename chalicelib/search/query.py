@@ -14,14 +14,20 @@ corpus statistics such as BM25's.
 from __future__ import annotations
 
 import unicodedata
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from functools import lru_cache
 from typing import Any
 
-MATCH_ALL, MATCH_ANY = "all", "any"
-SORT_RELEVANCE, SORT_CONFIDENCE, SORT_NEWEST = "relevance", "confidence", "newest"
-TIME_INDEXED, TIME_EVENT = "indexed", "event"
-TIME_FIELDS = {TIME_INDEXED: "indexed_at", TIME_EVENT: "event_time"}
+from chalicelib.vocabulary import ImageDocument, Match, Sort, TimeField
+
+# The names the API, the stores and their tests import; the values are the enums'.
+MATCH_ALL, MATCH_ANY = Match.ALL, Match.ANY
+SORT_RELEVANCE, SORT_CONFIDENCE, SORT_NEWEST = Sort.RELEVANCE, Sort.CONFIDENCE, Sort.NEWEST
+TIME_INDEXED, TIME_EVENT = TimeField.INDEXED, TimeField.EVENT
+TIME_FIELDS = {time_field: time_field.document_field for time_field in TimeField}
+# Results per page (and label names per /labels answer) when the caller does not say.
+DEFAULT_PAGE_SIZE = 20
 
 EXACT_TEXT_SCORE = 100.0
 FUZZY_TEXT_SCORE = 50.0
@@ -41,7 +47,7 @@ class Filters:
     """Restrictions shared by /search and /labels."""
 
     labels: tuple[str, ...] = ()
-    match: str = MATCH_ALL
+    match: Match = MATCH_ALL
     expand: bool = True
     min_confidence: float = 0.0
     text: str | None = None
@@ -49,14 +55,14 @@ class Filters:
     prefix: str | None = None
     since: str | None = None  # canonical time (chalicelib.timestamps), inclusive
     until: str | None = None  # canonical time, exclusive
-    time_field: str = TIME_INDEXED
+    time_field: TimeField = TIME_INDEXED
 
 
 @dataclass(frozen=True)
 class SearchQuery:
     filters: Filters = field(default_factory=Filters)
-    sort: str = SORT_RELEVANCE
-    size: int = 20
+    sort: Sort = SORT_RELEVANCE
+    size: int = DEFAULT_PAGE_SIZE
     # The sort key of the last item of the previous page (opaque to callers: see cursor.py),
     # the same in every store: (score or confidence,) epoch milliseconds, image id.
     after: tuple[Any, ...] | None = None
@@ -66,7 +72,7 @@ class SearchQuery:
 
 @dataclass(frozen=True)
 class SearchHit:
-    document: dict[str, Any]
+    document: ImageDocument
     # The sort key of this hit, as SearchQuery.after holds it; the last one of a page becomes
     # the next page's ``after``.
     sort_key: tuple[Any, ...]
@@ -110,7 +116,7 @@ def fold(text: str) -> str:
     return "".join(ch for ch in decomposed if not unicodedata.combining(ch)).lower()
 
 
-def label_matches(label: dict[str, Any], term: str, expand: bool) -> bool:
+def label_matches(label: Mapping[str, Any], term: str, expand: bool) -> bool:
     """Does one stored label answer a requested label term (already folded)?"""
     names = [label["name"]]
     if expand:
@@ -118,7 +124,7 @@ def label_matches(label: dict[str, Any], term: str, expand: bool) -> bool:
     return any(fold(name) == term for name in names)
 
 
-def matched_labels(document: dict[str, Any], filters: Filters) -> list[str]:
+def matched_labels(document: Mapping[str, Any], filters: Filters) -> list[str]:
     """Names of the image's labels that answered the query's labels, for the response."""
     terms = [fold(term) for term in filters.labels]
     return [

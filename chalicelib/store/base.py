@@ -9,14 +9,15 @@ from __future__ import annotations
 from abc import ABC, abstractmethod
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any
 
 from chalicelib.documents import supersedes
 from chalicelib.search.query import Filters, LabelCount, SearchPage, SearchQuery
+from chalicelib.vocabulary import ImageDocument, StoredDocument, StoredPosition, WriteStatus
 
-WRITTEN = "written"
-STALE = "stale"
-FAILED = "failed"
+# The names the stores and their tests import; the values are WriteStatus's.
+WRITTEN = WriteStatus.WRITTEN
+STALE = WriteStatus.STALE
+FAILED = WriteStatus.FAILED
 
 
 @dataclass(frozen=True)
@@ -24,12 +25,12 @@ class ImageWrite:
     """A document (or tombstone) to store under ``image_id`` if it is newer than what is there."""
 
     image_id: str
-    document: dict[str, Any]
+    document: StoredDocument
 
 
 @dataclass(frozen=True)
 class WriteResult:
-    status: str  # WRITTEN, STALE (an equal or newer state is already stored) or FAILED
+    status: WriteStatus
     reason: str | None = None
 
 
@@ -59,19 +60,20 @@ class ImageStore(ABC):
         """
 
     @abstractmethod
-    def stored_positions(self, image_ids: Sequence[str]) -> dict[str, dict[str, Any]]:
-        """The event position (``sequencer``, ``event_time``) stored for each known image id,
-        tombstones included, so callers can skip stale events before doing paid work.
+    def stored_positions(self, image_ids: Sequence[str]) -> dict[str, StoredPosition]:
+        """The event position (``sequencer``, ``event_time``; EventPosition.of reads it) stored
+        for each known image id, tombstones included, so callers can skip stale events before
+        doing paid work.
 
         Raises StoreUnavailable when the store cannot answer.
         """
 
     @abstractmethod
-    def get(self, image_id: str) -> dict[str, Any] | None:
+    def get(self, image_id: str) -> ImageDocument | None:
         """The stored document of a live image; None when unknown or deleted."""
 
     @abstractmethod
-    def live_documents(self, image_ids: Sequence[str]) -> dict[str, dict[str, Any]]:
+    def live_documents(self, image_ids: Sequence[str]) -> dict[str, ImageDocument]:
         """The stored documents of the live images among ``image_ids`` (one read for them all);
         unknown ids and tombstones are left out.
 
@@ -113,12 +115,12 @@ def newest_per_image(writes: Sequence[ImageWrite]) -> tuple[dict[str, int], dict
     newest: dict[str, int] = {}
     superseded: dict[int, WriteResult] = {}
     stale = WriteResult(STALE, "superseded by a newer event in the same batch")
-    for position, write in enumerate(writes):
+    for index, write in enumerate(writes):
         previous = newest.get(write.image_id)
         if previous is None or supersedes(write.document, writes[previous].document):
             if previous is not None:
                 superseded[previous] = stale
-            newest[write.image_id] = position
+            newest[write.image_id] = index
         else:
-            superseded[position] = stale
+            superseded[index] = stale
     return newest, superseded

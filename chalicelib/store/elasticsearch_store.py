@@ -36,6 +36,7 @@ from chalicelib.store.base import (
     WriteResult,
     newest_per_image,
 )
+from chalicelib.vocabulary import ImageDocument, StoredPosition
 
 # A concurrent writer (another Lambda instance) can change a document between our read and our
 # conditional write; we then read again and decide again, a bounded number of times.
@@ -114,7 +115,7 @@ class ElasticsearchStore(ImageStore):
 
     def write(self, writes: Sequence[ImageWrite]) -> list[WriteResult]:
         newest, results = newest_per_image(writes)
-        pending = {image_id: writes[position] for image_id, position in newest.items()}
+        pending = {image_id: writes[index] for image_id, index in newest.items()}
         outcome: dict[str, WriteResult] = {}
         try:
             self.ensure_ready()
@@ -128,13 +129,13 @@ class ElasticsearchStore(ImageStore):
             failure = WriteResult(FAILED, f"search cluster error: {_describe(error)}")
             outcome.update((image_id, failure) for image_id in pending if image_id not in outcome)
         results.update((newest[image_id], result) for image_id, result in outcome.items())
-        return [results[position] for position in range(len(writes))]
+        return [results[index] for index in range(len(writes))]
 
     def _write_round(
         self, pending: dict[str, ImageWrite], outcome: dict[str, WriteResult]
     ) -> dict[str, ImageWrite]:
         """Write every pending image that is newer than its stored state; return the conflicts."""
-        stored = self._stored_states(list(pending))
+        stored = self.stored_states(list(pending))
         actions: list[dict] = []
         for image_id, write in pending.items():
             current = stored.get(image_id)
@@ -161,7 +162,10 @@ class ElasticsearchStore(ImageStore):
                 outcome[image_id] = WriteResult(WRITTEN)
         return conflicts
 
-    def _stored_states(self, image_ids: list[str]) -> dict[str, dict]:
+    def stored_states(self, image_ids: list[str]) -> dict[str, dict]:
+        """The stored documents as write() reads them before its conditional writes (their
+        _seq_no and _primary_term with sequencer and event_time), by id; absent ids are left
+        out. Public so that a test can answer it to force a race."""
         response = self._client.mget(
             index=self._alias,
             body={"ids": image_ids},
@@ -171,17 +175,17 @@ class ElasticsearchStore(ImageStore):
 
     # -- reads --------------------------------------------------------------------------------
 
-    def stored_positions(self, image_ids: Sequence[str]) -> dict[str, dict[str, Any]]:
+    def stored_positions(self, image_ids: Sequence[str]) -> dict[str, StoredPosition]:
         if not image_ids:
             return {}
         try:
             with _unavailable_as_store_error():
-                stored = self._stored_states(list(image_ids))
+                stored = self.stored_states(list(image_ids))
         except NotFoundError:  # no index yet: nothing is stored
             return {}
         return {image_id: doc["_source"] for image_id, doc in stored.items()}
 
-    def get(self, image_id: str) -> dict[str, Any] | None:
+    def get(self, image_id: str) -> ImageDocument | None:
         with _unavailable_as_store_error():
             # A missing document or index is an answer, not an error worth a warning log line.
             response = self._client.get(
@@ -192,7 +196,7 @@ class ElasticsearchStore(ImageStore):
         document = response["_source"]
         return None if document.get("deleted") else document
 
-    def live_documents(self, image_ids: Sequence[str]) -> dict[str, dict[str, Any]]:
+    def live_documents(self, image_ids: Sequence[str]) -> dict[str, ImageDocument]:
         if not image_ids:
             return {}
         try:

@@ -16,6 +16,8 @@ the API returns, stay exactly as chalicelib.documents builds them.
 from __future__ import annotations
 
 import struct
+from collections.abc import Mapping
+from typing import Any
 
 from chalicelib.search.query import fold
 
@@ -43,7 +45,7 @@ BOUNDING_BOX = {
     }
 }
 
-MAPPINGS = {
+MAPPINGS: dict[str, Any] = {
     # A typo in the document builder must fail loudly, not grow the mapping.
     "dynamic": "strict",
     "properties": {
@@ -193,7 +195,7 @@ def as_float32(value: float) -> float:
     return struct.unpack("f", struct.pack("f", value))[0]
 
 
-def index_document(document: dict) -> dict:
+def index_document(document: Mapping[str, Any]) -> dict[str, Any]:
     """The document as written to a version-2 index: the band tokens added (idempotent, so a
     migration may apply it to a document that already has them)."""
     if document.get("deleted"):

@@ -19,14 +19,8 @@ from botocore.exceptions import BotoCoreError, ClientError
 
 from localdev.aws import dashboards, operations, stack
 from localdev.aws.context import PROJECT_ROOT, Context, DeployError
-from localdev.aws.deploy import (
-    API_AUTH_CHOICES,
-    DeployOptions,
-    PreflightFailed,
-    checked_plan,
-    dashboards_base_for,
-    deploy,
-)
+from localdev.aws.deploy import PreflightFailed, checked_plan, dashboards_base_for, deploy
+from localdev.aws.deploy_plan import API_AUTH_CHOICES, DeployOptions
 from localdev.aws.stack import StackError, Waiting
 
 
@@ -229,7 +223,7 @@ def _dashboards(ctx: Context, args) -> int:
 
 
 def _no_search():
-    from localdev.aws.deploy import SearchTarget
+    from localdev.aws.deploy_plan import SearchTarget
 
     return SearchTarget(endpoint="", domain_arn=None)
 

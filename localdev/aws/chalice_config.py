@@ -14,6 +14,7 @@ from typing import Any
 
 from chalice.config import Config
 
+from chalicelib.settings import TRUE_WORDS, Settings, variable_named
 from localdev.aws.policy import INDEX_HANDLER
 
 DEFAULT_LAMBDA_TIMEOUT = 60  # chalice's default when config.json sets none
@@ -42,7 +43,12 @@ def save(project_dir: Path, config: dict[str, Any]) -> bool:
 
 @dataclass(frozen=True)
 class StageView:
-    """What deploy needs to know about a stage, as chalice resolves it."""
+    """What deploy needs to know about a stage, as chalice resolves it.
+
+    The stage's variables are read through chalicelib/settings.py's table, as its functions
+    read them; the few reads below are more lenient than ``Settings.from_environ`` on purpose,
+    so that preflight can name every problem instead of stopping at the first.
+    """
 
     app_name: str
     stage: str
@@ -50,12 +56,30 @@ class StageView:
     index_timeout: int
     api_gateway_stage: str
 
-    def flag(self, name: str) -> bool:
-        return self.environment.get(name, "").strip().lower() in ("1", "true", "yes", "on")
+    def settings(self, **overrides: str) -> Settings:
+        """The stage's settings as its functions parse them, with ``overrides`` applied
+        (the region and search endpoint, which the stack and the caller decide)."""
+        return Settings.from_environ({**self.environment, **overrides})
 
-    def int_value(self, name: str, default: int) -> int:
-        raw = self.environment.get(name, "").strip()
-        return int(raw) if raw else default
+    def is_set(self, name: str) -> bool:
+        return variable_named(name).raw(self.environment) is not None
+
+    def value(self, name: str):
+        """One variable, parsed by its row of the table (its default when unset)."""
+        return variable_named(name).read(self.environment)
+
+    def flag(self, name: str) -> bool:
+        """True only for a true word; anything else (an invalid value too) is off."""
+        raw = variable_named(name).raw(self.environment)
+        return raw is not None and raw.lower() in TRUE_WORDS
+
+    def int_value(self, name: str, default: int | None = None) -> int:
+        """An integer without the table's bounds (ValueError when it is none), so the caller can
+        report a value out of range with its own reason; unset: ``default``, else the table's."""
+        raw = variable_named(name).raw(self.environment)
+        if raw is not None:
+            return int(raw)
+        return variable_named(name).default() if default is None else default
 
 
 def stage_view(config: dict[str, Any], stage: str) -> StageView:

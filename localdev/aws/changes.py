@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from localdev.aws import api_keys, discovery, log_groups, policy, stack
 from localdev.aws.context import Context
-from localdev.aws.deploy import Plan
+from localdev.aws.deploy_plan import Plan
 
 # Parameters whose values are long documents: say that they change, not how.
 DOCUMENT_PARAMETERS = {"IndexerPolicyDocument", "ApiPolicyDocument"}

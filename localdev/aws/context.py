@@ -11,6 +11,7 @@ from typing import Any, TextIO
 import boto3
 from botocore.config import Config
 
+from chalicelib.settings import Settings
 from localdev.aws import chalice_config
 from localdev.aws.discovery import StageNames
 from localdev.aws.principals import resolve_caller
@@ -92,6 +93,11 @@ class Context:
 
     def stage_view(self) -> chalice_config.StageView:
         return chalice_config.stage_view(self.config(), self.stage)
+
+    def stage_settings(self, search_endpoint: str) -> Settings:
+        """The stage's settings as its functions read them, in this region and with the
+        stack's search endpoint (the stage's config may not hold it yet)."""
+        return self.stage_view().settings(AWS_REGION=self.region, SEARCH_ENDPOINT=search_endpoint)
 
     @cached_property
     def app_name(self) -> str:

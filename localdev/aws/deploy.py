@@ -1,5 +1,8 @@
 """``deploy``: stack, stage config, least-privilege policy, chalice, partial batches, API key,
 index, dashboards. Every step converges, so running it again is safe and cheap.
+
+The decisions are pure (localdev/aws/deploy_plan.py); this module reads their inputs from AWS
+and the stage's config, then runs the plan's steps, one named function each (``STEPS``).
 """
 
 from __future__ import annotations
@@ -8,6 +11,7 @@ import secrets
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from urllib.parse import urlsplit
@@ -27,42 +31,21 @@ from localdev.aws import (
     workspace,
 )
 from localdev.aws.context import Context, DeployError
-from localdev.aws.policy import PolicyInputs
+from localdev.aws.deploy_plan import (
+    Caller,
+    DeployOptions,
+    Plan,
+    PlanInputs,
+    SearchTarget,
+    StageConfig,
+    Step,
+    decide,
+    preflight_inputs,
+)
 
-API_AUTH_CHOICES = ("iam", "api_key", "none")
-# AWS recommends a queue visibility timeout of six times the function timeout (plus the
-# batching window), so a throttled or retried invocation does not see its messages reappear.
-VISIBILITY_FACTOR = preflight.VISIBILITY_FACTOR
 LOG_RETENTION_DAYS = 14
 CURSOR_SECRET_BYTES = 32  # token_urlsafe: 43 characters, above Settings' minimum of 32
-DEFAULT_UPLOAD_PREFIX = "uploads/"
 INDEX_ATTEMPTS = 8  # about four minutes of backoff
-
-
-@dataclass
-class DeployOptions:
-    bucket_name: str | None = None
-    existing_domain: str | None = None
-    search_endpoint: str | None = None
-    create_domain: bool = False
-    admin_arns: list[str] | None = None
-    api_auth: str | None = None
-    versioning: bool | None = None
-    max_receive_count: int | None = None
-    uploads: bool | None = None
-    dashboards_url: str | None = None
-    assume_yes: bool = False
-    public_uploads: bool = False  # uploads on an API_AUTH=none stage: refused unless set
-    stack_only: bool = False  # the supporting stack and the index, no functions (SAM/CDK users)
-    allow_broad_admins: bool = False  # account roots, other accounts or '*' as domain admins
-    alarm_email: str | None = None  # None keeps the stack's address; "" removes the SNS topic
-
-
-@dataclass(frozen=True)
-class SearchTarget:
-    endpoint: str  # "" = the stack creates a domain
-    domain_arn: str | None
-    engine_version: str | None = None
 
 
 @dataclass
@@ -101,26 +84,42 @@ def run_chalice(ctx: Context, *args: str, cwd: Path | None = None) -> None:
 # -- inputs --------------------------------------------------------------------------------------
 
 
-def resolve_search(ctx: Context, options: DeployOptions, previous: dict[str, str]) -> SearchTarget:
-    """Which cluster: a new domain (default), an existing AWS domain, or any other endpoint."""
-    if options.existing_domain:
-        return describe_existing_domain(ctx, options.existing_domain)
-    if options.search_endpoint:
-        host = urlsplit(options.search_endpoint).hostname or ""
-        if host.endswith(".amazonaws.com") or host.endswith(".amazonaws.com.cn"):
-            raise DeployError(
-                "for an Amazon OpenSearch Service domain pass --existing-domain NAME, so the "
-                "role policy can name the domain's ARN"
-            )
-        return SearchTarget(endpoint=options.search_endpoint.rstrip("/"), domain_arn=None)
-    if not options.create_domain and previous.get("ExistingSearchEndpoint"):
-        return SearchTarget(
-            endpoint=previous["ExistingSearchEndpoint"],
-            domain_arn=previous.get("ExistingDomainArn") or None,
-        )
-    name = domain_name(ctx)
-    arn = f"arn:{ctx.partition}:es:{ctx.region}:{ctx.account}:domain/{name}"
-    return SearchTarget(endpoint="", domain_arn=arn, engine_version=None)
+def read_inputs(ctx: Context, options: DeployOptions) -> PlanInputs:
+    """What the plan is decided from: the stage's config, the caller, the stack as it is now
+    and, with --existing-domain, that domain as AWS describes it."""
+    config = stage_config(ctx.stage_view())
+    found = stack.describe(ctx.client("cloudformation"), ctx.stack_name)
+    return PlanInputs(
+        app_name=ctx.app_name,
+        stage=ctx.stage,
+        caller=Caller(
+            partition=ctx.partition,
+            region=ctx.region,
+            account=ctx.account,
+            principal_arn=ctx.caller_principal_arn,
+        ),
+        config=config,
+        stack=found,
+        existing_domain=describe_existing_domain(ctx, options.existing_domain)
+        if options.existing_domain
+        else None,
+    )
+
+
+def stage_config(view: chalice_config.StageView) -> StageConfig:
+    return StageConfig(
+        api_auth=view.environment.get("API_AUTH"),
+        uploads=view.is_set("UPLOAD_BUCKET"),
+        upload_prefix=view.value("UPLOAD_PREFIX"),
+        index_timeout_seconds=view.index_timeout,
+        batching_window_seconds=view.int_value("MAX_BATCHING_WINDOW_SECONDS"),
+        index_replicas=view.int_value("INDEX_REPLICAS", 0),
+        detect_text=view.flag("DETECT_TEXT"),
+        detect_moderation_labels=view.flag("DETECT_MODERATION_LABELS"),
+        detect_faces=view.flag("DETECT_FACES"),
+        index_alias=view.value("INDEX_ALIAS"),
+        rekognition_quota=view.is_set("REKOGNITION_TPS"),
+    )
 
 
 def describe_existing_domain(ctx: Context, name: str) -> SearchTarget:
@@ -141,158 +140,12 @@ def describe_existing_domain(ctx: Context, name: str) -> SearchTarget:
     )
 
 
-def domain_name(ctx: Context) -> str:
-    return f"{ctx.app_name}-{ctx.stage}"
-
-
-def domain_size(replicas: int) -> dict[str, str]:
-    """Nodes for a green cluster: a replica needs a node of its own, or the index stays yellow.
-
-    Stages with replicas (prod) get an even number of nodes in two Availability Zones, so each
-    shard and its copy live in different zones; stages without (dev) one node.
-    """
-    if replicas < 1:
-        return {"SearchInstanceCount": "1", "SearchZoneAwareness": "false"}
-    nodes = replicas + 1 + (replicas + 1) % 2
-    return {"SearchInstanceCount": str(nodes), "SearchZoneAwareness": "true"}
-
-
-def default_bucket_name(ctx: Context) -> str:
-    return f"{ctx.app_name}-{ctx.stage}-{ctx.account}-{ctx.region}"
-
-
-def _bool_param(value: bool) -> str:
-    return "true" if value else "false"
-
-
-# -- deploy --------------------------------------------------------------------------------------
-
-
-@dataclass
-class Plan:
-    """Everything deploy decides before it changes anything."""
-
-    stack: dict | None  # the stack as it was found, None before the first deploy
-    deletes_domain: bool  # the stack owns a domain and this deploy switches to another cluster
-    api_auth: str
-    uploads: bool
-    search: SearchTarget
-    policies: dict[str, dict]  # chalice function name -> the only policy of its role
-    params: dict[str, str]
-    tags: dict[str, str]
-
-    @property
-    def exists(self) -> bool:
-        return self.stack is not None
-
-    @property
-    def policy_document(self) -> dict[str, dict]:
-        """What deploy() hands to _write_policy: every function's document."""
-        return self.policies
+# -- plan ----------------------------------------------------------------------------------------
 
 
 def plan(ctx: Context, options: DeployOptions) -> Plan:
     """Options win over what the stack was last deployed with, which wins over defaults."""
-    view = ctx.stage_view()
-    existing = stack.describe(ctx.client("cloudformation"), ctx.stack_name)
-    previous = stack.parameters(existing)
-    # The stack's tags remember the choices of the last deploy, from whichever clone it ran.
-    chosen = stack.tags(existing)
-
-    api_auth = options.api_auth or stack.api_auth(existing, view.environment.get("API_AUTH"))
-    if api_auth not in API_AUTH_CHOICES:
-        raise DeployError(f"API_AUTH must be one of {', '.join(API_AUTH_CHOICES)}, got {api_auth}")
-    bucket = options.bucket_name or previous.get("BucketName") or default_bucket_name(ctx)
-    search = resolve_search(ctx, options, previous)
-    admins = options.admin_arns
-    if admins is None:
-        admins = [a for a in previous.get("AdminPrincipalArns", "").split(",") if a]
-        if ctx.caller_principal_arn not in admins:
-            admins.append(ctx.caller_principal_arn)
-    if options.uploads is not None:
-        uploads = options.uploads
-    elif stack.UPLOADS_TAG in chosen:
-        uploads = chosen[stack.UPLOADS_TAG] == "true"
-    else:
-        uploads = bool(view.environment.get("UPLOAD_BUCKET", "").strip())
-    upload_prefix = view.environment.get("UPLOAD_PREFIX") or DEFAULT_UPLOAD_PREFIX
-    versioning = (
-        options.versioning
-        if options.versioning is not None
-        else previous.get("BucketVersioning") == "true"
-    )
-    batching_window = view.int_value("MAX_BATCHING_WINDOW_SECONDS", 0)
-    visibility = VISIBILITY_FACTOR * view.index_timeout + batching_window
-    documents = policy.build_policies(
-        PolicyInputs(
-            partition=ctx.partition,
-            region=ctx.region,
-            account=ctx.account,
-            app_name=ctx.app_name,
-            stage=ctx.stage,
-            bucket=bucket,
-            queue_name=f"{ctx.app_name}-{ctx.stage}-uploads",
-            domain_arn=search.domain_arn,
-            detect_text=view.flag("DETECT_TEXT"),
-            detect_moderation_labels=view.flag("DETECT_MODERATION_LABELS"),
-            detect_faces=view.flag("DETECT_FACES"),
-            upload_prefix=upload_prefix if uploads else None,
-            index_alias=view.environment.get("INDEX_ALIAS", "").strip()
-            or policy.DEFAULT_INDEX_ALIAS,
-            redelivers_throttled=bool(view.environment.get("REKOGNITION_TPS", "").strip()),
-        )
-    )
-    params = {
-        "AppName": ctx.app_name,
-        "Stage": ctx.stage,
-        "BucketName": bucket,
-        "BucketVersioning": _bool_param(versioning),
-        "QueueVisibilityTimeout": str(visibility),
-        "MaxReceiveCount": str(options.max_receive_count or previous.get("MaxReceiveCount") or 5),
-        "IndexerPolicyDocument": policy.compact(documents[policy.INDEX_HANDLER]),
-        "ApiPolicyDocument": policy.compact(documents[policy.API_HANDLER]),
-        "AdminPrincipalArns": ",".join(admins),
-        "ExistingSearchEndpoint": search.endpoint,
-        "ExistingDomainArn": search.domain_arn if search.endpoint and search.domain_arn else "",
-        "SearchDomainName": "" if search.endpoint else domain_name(ctx),
-        "UploadCorsOrigin": previous.get("UploadCorsOrigin", "") if uploads else "",
-        "AlarmEmail": previous.get("AlarmEmail", "")
-        if options.alarm_email is None
-        else options.alarm_email.strip(),
-        **domain_size(view.int_value("INDEX_REPLICAS", 0)),
-    }
-    return Plan(
-        stack=existing,
-        deletes_domain=bool(
-            existing and not previous.get("ExistingSearchEndpoint") and search.endpoint
-        ),
-        api_auth=api_auth,
-        uploads=uploads,
-        search=search,
-        policies=documents,
-        params=params,
-        tags={
-            "app": ctx.app_name,
-            "stage": ctx.stage,
-            stack.API_AUTH_TAG: api_auth,
-            stack.UPLOADS_TAG: _bool_param(uploads),
-        },
-    )
-
-
-def preflight_inputs(decided: Plan, options: DeployOptions) -> preflight.Inputs:
-    return preflight.Inputs(
-        stack=decided.stack,
-        bucket=decided.params["BucketName"],
-        admin_arns=[a for a in decided.params["AdminPrincipalArns"].split(",") if a],
-        creates_domain=not decided.search.endpoint,
-        uses_aws_domain=bool(decided.search.domain_arn),
-        api_auth=decided.api_auth,
-        uploads=decided.uploads,
-        public_uploads=options.public_uploads,
-        allow_broad_admins=options.allow_broad_admins,
-        alarm_email=decided.params["AlarmEmail"],
-    )
+    return decide(read_inputs(ctx, options), options)
 
 
 def checked_plan(ctx: Context, options: DeployOptions) -> Plan:
@@ -318,94 +171,113 @@ class PreflightFailed(DeployError):
         )
 
 
+# -- deploy --------------------------------------------------------------------------------------
+
+
+@dataclass
+class Run:
+    """One deploy as its steps go: the plan, and what the steps have made so far."""
+
+    ctx: Context
+    plan: Plan
+    options: DeployOptions
+    policy_files: policy.PolicyFiles = field(default_factory=lambda: policy.PolicyFiles({}))
+    outputs: dict[str, str] = field(default_factory=dict)
+    resources: list[dict] = field(default_factory=list)
+    mappings: list[dict] = field(default_factory=list)
+    api: dict | None = None
+    api_key_id: str | None = None
+    dashboards_url: str | None = None
+
+    @property
+    def api_url(self) -> str | None:
+        return self.api["rest_api_url"] if self.api else None
+
+    def result(self) -> DeployResult:
+        return DeployResult(
+            stack_outputs=self.outputs,
+            api_url=self.api_url,
+            api_auth=self.plan.api_auth,
+            api_key_id=self.api_key_id,
+            dashboards_url=self.dashboards_url,
+            event_source_mappings=self.mappings,
+            policy_path=str(self.policy_files),
+        )
+
+
 def deploy(ctx: Context, options: DeployOptions) -> DeployResult:
     ctx.step(f"Preflight for stage {ctx.stage}")
-    decided = checked_plan(ctx, options)
+    run = Run(ctx, checked_plan(ctx, options), options)
+    for step in run.plan.steps:
+        STEPS[step](run)
+    return run.result()
+
+
+# -- the steps, in the order deploy_plan.steps_for lists them ------------------------------------
+
+
+def announce(run: Run) -> None:
+    ctx = run.ctx
     ctx.step(f"Deploying stage {ctx.stage} to account {ctx.account}, region {ctx.region}")
-    if decided.api_auth == "none":
+    if run.plan.api_auth == "none":
         ctx.detail("WARNING: API_AUTH=none: anyone with the URL can search the images")
-    if not decided.exists and not options.assume_yes:
-        _confirm_creation(ctx, decided.search)
-    if decided.deletes_domain and not options.assume_yes:
-        raise DeployError(
-            f"switching to {decided.search.endpoint} deletes the stack's OpenSearch domain and "
-            "its index; pass --yes to do that (make deploy DEPLOY_ARGS=--yes)"
-        )
-    workspace.prepare(ctx.project_dir, ctx.stage)
-    policy_file = _write_policy(ctx, decided.policy_document)
-    outputs = _deploy_stack(ctx, decided)
-    _ensure_log_groups(ctx)
-    _write_stage_config(ctx, decided, outputs, policy_file.name, cursor_secret(ctx))
-    if options.stack_only:
-        return _finish_stack_only(ctx, decided, outputs, str(policy_file))
-    _restore_chalice_state(ctx, outputs["QueueArn"])
-    ctx.step(f"chalice deploy --stage {ctx.stage}")
-    run_chalice(ctx, "deploy", "--stage", ctx.stage, cwd=ctx.deploy_dir)
-    resources = event_source.deployed_resources(ctx.deploy_dir, ctx.stage)
-    _check_functions(ctx, resources)
-    mappings = _enable_partial_batches(ctx, resources)
-    api = event_source.rest_api(resources)
-    api_url = api["rest_api_url"] if api else None
-    key_id = _api_access(ctx, decided.api_auth, api)
-    if decided.uploads and api_url:
-        _allow_upload_origin(ctx, decided, api_url)
-    _index_step(ctx, outputs["SearchEndpoint"])
-    dashboards_link = _import_saved_objects(ctx, options, outputs, decided.search)
-    _print_summary(ctx, api_url, decided.api_auth, key_id, dashboards_link, outputs)
-    return DeployResult(
-        stack_outputs=outputs,
-        api_url=api_url,
-        api_auth=decided.api_auth,
-        api_key_id=key_id,
-        dashboards_url=dashboards_link,
-        event_source_mappings=mappings,
-        policy_path=str(policy_file),
+
+
+def confirm_creation(run: Run) -> None:
+    ctx = run.ctx
+    cost = "an OpenSearch domain (about $30/month while it exists), "
+    ctx.say(
+        f"This creates {cost if run.plan.search.creates_domain else ''}a bucket, queues and "
+        f"Lambda functions in account {ctx.account}. "
+        f"Remove everything with: make teardown STAGE={ctx.stage}"
     )
+    if not sys.stdin.isatty():
+        raise DeployError(
+            "not a terminal: pass --yes to confirm creating the stack "
+            f"(make deploy STAGE={ctx.stage} DEPLOY_ARGS=--yes)"
+        )
+    answer = input("Continue? [y/N] ").strip().lower()
+    if answer not in ("y", "yes"):
+        raise DeployError("cancelled")
 
 
-def _finish_stack_only(ctx: Context, decided: Plan, outputs: dict, policy_path: str):
-    """--stack-only: what a SAM or CDK deploy of the functions needs, and no functions."""
-    _index_step(ctx, outputs["SearchEndpoint"])
-    ctx.step("Stack ready; no functions deployed (--stack-only)")
-    ctx.detail(f"package the functions with: make package STAGE={ctx.stage} (docs/package.md)")
-    return DeployResult(stack_outputs=outputs, api_auth=decided.api_auth, policy_path=policy_path)
+def refuse(run: Run) -> None:
+    raise DeployError(run.plan.refusal or "refused")
 
 
-def _index_step(ctx: Context, endpoint: str) -> None:
-    ctx.step(f"Index template and alias on {endpoint}")
-    ctx.detail(f"alias {setup_index(ctx, endpoint)} ready")
+def prepare_workspace(run: Run) -> None:
+    workspace.prepare(run.ctx.project_dir, run.ctx.stage)
 
 
-# -- the steps -----------------------------------------------------------------------------------
-
-
-def _write_policy(ctx: Context, documents: dict[str, dict]) -> policy.PolicyFiles:
+def write_policies(run: Run) -> None:
     """One file per role, for review: .deploy/<stage>/.chalice/policy-<stage>-<function>.json."""
-    written_files = policy.write_policies(ctx.deploy_dir, ctx.stage, documents)
-    for function, (path, written) in written_files.files.items():
+    ctx, documents = run.ctx, dict(run.plan.policies)
+    run.policy_files = policy.write_policies(ctx.deploy_dir, ctx.stage, documents)
+    for function, (path, written) in run.policy_files.files.items():
         relative = path.relative_to(ctx.project_dir)
         ctx.step(f"Role policy of {function}: {relative} {'written' if written else 'unchanged'}")
         for statement in documents[function]["Statement"]:
             ctx.detail(f"{statement['Sid']}: {', '.join(statement['Action'])}")
-    return written_files
 
 
-def _deploy_stack(ctx: Context, decided: Plan) -> dict[str, str]:
+def deploy_stack(run: Run) -> None:
+    ctx, decided = run.ctx, run.plan
     cfn = ctx.client("cloudformation")
     ctx.step(f"Stack {ctx.stack_name}")
-    if not decided.exists and not decided.search.endpoint:
+    if not decided.exists and decided.search.creates_domain:
         ctx.detail("a new OpenSearch domain takes 15-30 minutes to create")
     outcome = stack.deploy(
-        cfn, ctx.stack_name, decided.params, decided.tags, ctx.waiting, ctx.detail
+        cfn, ctx.stack_name, dict(decided.params), dict(decided.tags), ctx.waiting, ctx.detail
     )
     outputs = stack.outputs(stack.describe(cfn, ctx.stack_name))
     ctx.detail(f"{outcome}: bucket {outputs['BucketName']}, queue {outputs['QueueName']}")
     ctx.detail(f"search endpoint {outputs['SearchEndpoint']}")
-    return outputs
+    run.outputs = outputs
 
 
-def _ensure_log_groups(ctx: Context) -> None:
+def ensure_log_groups(run: Run) -> None:
     """Before chalice creates the functions: the role may write to, never create, log groups."""
+    ctx = run.ctx
     ctx.step("Log groups")
     logs = ctx.client("logs")
     retention = LOG_RETENTION_DAYS
@@ -415,6 +287,132 @@ def _ensure_log_groups(ctx: Context) -> None:
             logs, group, retention, {"app": ctx.app_name, "stage": ctx.stage}
         )
         ctx.detail(f"{group}: {outcome} (retention {retention} days)")
+
+
+def write_stage_config(run: Run) -> None:
+    ctx = run.ctx
+    _write_stage_config(ctx, run.plan, run.outputs, run.policy_files.name, cursor_secret(ctx))
+
+
+def restore_chalice_state(run: Run) -> None:
+    _restore_chalice_state(run.ctx, run.outputs["QueueArn"])
+
+
+def chalice_deploy(run: Run) -> None:
+    ctx = run.ctx
+    ctx.step(f"chalice deploy --stage {ctx.stage}")
+    run_chalice(ctx, "deploy", "--stage", ctx.stage, cwd=ctx.deploy_dir)
+    run.resources = event_source.deployed_resources(ctx.deploy_dir, ctx.stage)
+    _check_functions(ctx, run.resources)
+    run.api = event_source.rest_api(run.resources)
+
+
+def enable_partial_batches(run: Run) -> None:
+    ctx = run.ctx
+    ctx.step("SQS event source: FunctionResponseTypes=ReportBatchItemFailures")
+    mappings = event_source.enable_partial_batch_responses(ctx.client("lambda"), run.resources)
+    if run.plan.clears_concurrency_bound:
+        # Chalice leaves a bound from an earlier REKOGNITION_TPS in place (event_source.py).
+        mappings = event_source.clear_maximum_concurrency(ctx.client("lambda"), mappings)
+    for mapping in mappings:
+        ctx.detail(
+            f"{mapping['UUID']}: {mapping.get('State')}, batch size {mapping.get('BatchSize')}, "
+            f"FunctionResponseTypes={mapping.get('FunctionResponseTypes')}"
+        )
+    run.mappings = mappings
+
+
+def set_api_access(run: Run) -> None:
+    run.api_key_id = _api_access(run.ctx, run.plan.api_auth, run.api)
+
+
+def allow_upload_origin(run: Run) -> None:
+    """Browser uploads: the bucket must accept cross-origin POSTs from the API's origin."""
+    if not run.api_url:
+        return
+    ctx, decided = run.ctx, run.plan
+    origin = "{0.scheme}://{0.netloc}".format(urlsplit(run.api_url))
+    if decided.params["UploadCorsOrigin"] == origin:
+        return
+    ctx.step(f"Bucket CORS for uploads from {origin}")
+    params = {**decided.params, "UploadCorsOrigin": origin}
+    stack.deploy(
+        ctx.client("cloudformation"),
+        ctx.stack_name,
+        params,
+        dict(decided.tags),
+        ctx.waiting,
+        ctx.detail,
+    )
+
+
+def set_up_index(run: Run) -> None:
+    ctx, endpoint = run.ctx, run.outputs["SearchEndpoint"]
+    ctx.step(f"Index template and alias on {endpoint}")
+    ctx.detail(f"alias {setup_index(ctx, endpoint)} ready")
+
+
+def import_saved_objects(run: Run) -> None:
+    ctx = run.ctx
+    base = run.options.dashboards_url or dashboards_base_for(ctx, run.outputs, run.plan.search)
+    if not base:
+        ctx.step("Saved objects: no Dashboards URL for this endpoint (pass --dashboards-url)")
+        return
+    ctx.step(f"Saved objects -> {base}")
+    result = dashboards.import_saved_objects(base, ctx.region, ctx.session)
+    ctx.detail(f"{result.success_count} objects imported")
+    run.dashboards_url = result.dashboard_url
+
+
+def print_summary(run: Run) -> None:
+    ctx, outputs, key_id, dashboards_link = run.ctx, run.outputs, run.api_key_id, run.dashboards_url
+    ctx.step("Deployed")
+    ctx.detail(f"API:        {run.api_url or '-'} (auth: {run.plan.api_auth})")
+    if key_id:
+        ctx.detail(
+            f"API key:    {key_id} (value: aws apigateway get-api-key --api-key {key_id} "
+            "--include-value --query value --output text)"
+        )
+    ctx.detail(f"Gallery:    make gallery STAGE={ctx.stage} (signs your requests, on 127.0.0.1)")
+    if dashboards_link and ".amazonaws.com" in (urlsplit(dashboards_link).hostname or ""):
+        # The domain admits only signed requests: a browser gets there through the proxy.
+        ctx.detail(f"Dashboards: make open-dashboards STAGE={ctx.stage} (same proxy)")
+    elif dashboards_link:
+        ctx.detail(f"Dashboards: {dashboards_link}")
+    ctx.detail(
+        f"Bucket:     {outputs['BucketName']} (aws s3 cp photo.jpg s3://{outputs['BucketName']}/)"
+    )
+
+
+def print_stack_only_summary(run: Run) -> None:
+    """--stack-only: what a SAM or CDK deploy of the functions needs, and no functions."""
+    ctx = run.ctx
+    ctx.step("Stack ready; no functions deployed (--stack-only)")
+    ctx.detail(f"package the functions with: make package STAGE={ctx.stage} (docs/package.md)")
+
+
+STEPS: dict[Step, Callable[[Run], None]] = {
+    Step.ANNOUNCE: announce,
+    Step.CONFIRM_CREATION: confirm_creation,
+    Step.REFUSE: refuse,
+    Step.WORKSPACE: prepare_workspace,
+    Step.POLICIES: write_policies,
+    Step.STACK: deploy_stack,
+    Step.LOG_GROUPS: ensure_log_groups,
+    Step.STAGE_CONFIG: write_stage_config,
+    Step.CHALICE_STATE: restore_chalice_state,
+    Step.CHALICE_DEPLOY: chalice_deploy,
+    Step.PARTIAL_BATCHES: enable_partial_batches,
+    Step.API_ACCESS: set_api_access,
+    Step.UPLOAD_ORIGIN: allow_upload_origin,
+    Step.INDEX: set_up_index,
+    Step.SAVED_OBJECTS: import_saved_objects,
+    Step.SUMMARY: print_summary,
+    Step.STACK_ONLY_SUMMARY: print_stack_only_summary,
+}
+
+
+# -- what the steps use --------------------------------------------------------------------------
 
 
 def cursor_secret(ctx: Context) -> str:
@@ -533,20 +531,6 @@ def _check_functions(ctx: Context, resources: list[dict]) -> None:
         )
 
 
-def _enable_partial_batches(ctx: Context, resources: list[dict]) -> list[dict]:
-    ctx.step("SQS event source: FunctionResponseTypes=ReportBatchItemFailures")
-    mappings = event_source.enable_partial_batch_responses(ctx.client("lambda"), resources)
-    if not ctx.stage_view().environment.get("REKOGNITION_TPS", "").strip():
-        # Chalice leaves a bound from an earlier REKOGNITION_TPS in place (event_source.py).
-        mappings = event_source.clear_maximum_concurrency(ctx.client("lambda"), mappings)
-    for mapping in mappings:
-        ctx.detail(
-            f"{mapping['UUID']}: {mapping.get('State')}, batch size {mapping.get('BatchSize')}, "
-            f"FunctionResponseTypes={mapping.get('FunctionResponseTypes')}"
-        )
-    return mappings
-
-
 def _api_access(ctx: Context, api_auth: str, api: dict | None) -> str | None:
     apigateway = ctx.client("apigateway")
     if api_auth == "api_key" and api:
@@ -567,71 +551,6 @@ def _api_access(ctx: Context, api_auth: str, api: dict | None) -> str | None:
     return None
 
 
-def _allow_upload_origin(ctx: Context, decided: Plan, api_url: str) -> None:
-    """Browser uploads: the bucket must accept cross-origin POSTs from the API's origin."""
-    origin = "{0.scheme}://{0.netloc}".format(urlsplit(api_url))
-    if decided.params["UploadCorsOrigin"] == origin:
-        return
-    ctx.step(f"Bucket CORS for uploads from {origin}")
-    decided.params["UploadCorsOrigin"] = origin
-    stack.deploy(
-        ctx.client("cloudformation"),
-        ctx.stack_name,
-        decided.params,
-        decided.tags,
-        ctx.waiting,
-        ctx.detail,
-    )
-
-
-def _import_saved_objects(
-    ctx: Context, options: DeployOptions, outputs: dict[str, str], search: SearchTarget
-) -> str | None:
-    base = options.dashboards_url or dashboards_base_for(ctx, outputs, search)
-    if not base:
-        ctx.step("Saved objects: no Dashboards URL for this endpoint (pass --dashboards-url)")
-        return None
-    ctx.step(f"Saved objects -> {base}")
-    result = dashboards.import_saved_objects(base, ctx.region, ctx.session)
-    ctx.detail(f"{result.success_count} objects imported")
-    return result.dashboard_url
-
-
-def _print_summary(ctx, api_url, api_auth, key_id, dashboards_link, outputs) -> None:
-    ctx.step("Deployed")
-    ctx.detail(f"API:        {api_url or '-'} (auth: {api_auth})")
-    if key_id:
-        ctx.detail(
-            f"API key:    {key_id} (value: aws apigateway get-api-key --api-key {key_id} "
-            "--include-value --query value --output text)"
-        )
-    ctx.detail(f"Gallery:    make gallery STAGE={ctx.stage} (signs your requests, on 127.0.0.1)")
-    if dashboards_link and ".amazonaws.com" in (urlsplit(dashboards_link).hostname or ""):
-        # The domain admits only signed requests: a browser gets there through the proxy.
-        ctx.detail(f"Dashboards: make open-dashboards STAGE={ctx.stage} (same proxy)")
-    elif dashboards_link:
-        ctx.detail(f"Dashboards: {dashboards_link}")
-    ctx.detail(
-        f"Bucket:     {outputs['BucketName']} (aws s3 cp photo.jpg s3://{outputs['BucketName']}/)"
-    )
-
-
-def _confirm_creation(ctx: Context, search: SearchTarget) -> None:
-    cost = "an OpenSearch domain (about $30/month while it exists), " if not search.endpoint else ""
-    ctx.say(
-        f"This creates {cost}a bucket, queues and Lambda functions in account {ctx.account}. "
-        f"Remove everything with: make teardown STAGE={ctx.stage}"
-    )
-    if not sys.stdin.isatty():
-        raise DeployError(
-            "not a terminal: pass --yes to confirm creating the stack "
-            f"(make deploy STAGE={ctx.stage} DEPLOY_ARGS=--yes)"
-        )
-    answer = input("Continue? [y/N] ").strip().lower()
-    if answer not in ("y", "yes"):
-        raise DeployError("cancelled")
-
-
 def setup_index(
     ctx: Context, endpoint: str, attempts: int = INDEX_ATTEMPTS, first_delay: float = 5.0
 ) -> str:
@@ -643,12 +562,9 @@ def setup_index(
     from elasticsearch.exceptions import TransportError
 
     from chalicelib.search_client import create_search_client
-    from chalicelib.settings import Settings
     from chalicelib.store.elasticsearch_store import ElasticsearchStore
 
-    environment = {**ctx.stage_view().environment, "AWS_REGION": ctx.region}
-    environment["SEARCH_ENDPOINT"] = endpoint
-    settings = Settings.from_environ(environment)
+    settings = ctx.stage_settings(endpoint)
     client = create_search_client(settings, session=ctx.session)
     delay = first_delay
     for attempt in range(1, attempts + 1):

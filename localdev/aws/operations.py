@@ -9,7 +9,6 @@ from __future__ import annotations
 import argparse
 import shlex
 
-from chalicelib.settings import Settings
 from chalicelib.timestamps import canonical_time
 from localdev.aws import compact, redrive, relabel
 from localdev.aws.context import Context, DeployError
@@ -94,7 +93,7 @@ def run_relabel(ctx: Context, args: argparse.Namespace) -> int:
 
 def run_compact(ctx: Context, args: argparse.Namespace) -> int:
     targets = stage_targets(ctx)
-    settings = Settings.from_environ(ctx.stage_view().environment)
+    settings = ctx.stage_view().settings()
     result = compact.compact(
         ctx.client("sqs"),
         stage_store(ctx, targets),

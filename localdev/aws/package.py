@@ -77,7 +77,7 @@ def package(project_dir: Path, stage: str, out_dir: Path, ctx: Context | None = 
     """Writes the merge template, runs chalice package into ``out_dir``; returns sam.json."""
     ctx = ctx or Context(stage=stage, project_dir=project_dir)
     view = chalice_config.stage_view(chalice_config.load(project_dir), stage)
-    if not view.environment.get("SEARCH_ENDPOINT", "").strip():
+    if not view.is_set("SEARCH_ENDPOINT"):
         # The packaged functions would refuse to start (chalicelib/settings.py): say so now.
         raise DeployError(
             f"SEARCH_ENDPOINT is empty for stage {stage}: set it in .chalice/config.json under "

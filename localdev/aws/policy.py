@@ -56,6 +56,7 @@ import json
 from dataclasses import dataclass
 from pathlib import Path
 
+from chalicelib.settings import Settings
 from chalicelib.store.mapping import versioned_index
 
 REKOGNITION_ACTIONS = {
@@ -78,7 +79,7 @@ READ_OBJECT_ACTIONS = ["s3:GetObject", "s3:GetObjectVersion"]
 API_HANDLER = "api_handler"
 INDEX_HANDLER = "index_images"
 FUNCTIONS = (API_HANDLER, INDEX_HANDLER)
-DEFAULT_INDEX_ALIAS = "imagerepository"  # chalicelib/settings.py's default for INDEX_ALIAS
+DEFAULT_INDEX_ALIAS = Settings.index_alias
 
 
 def function_names(app_name: str, stage: str) -> list[str]:

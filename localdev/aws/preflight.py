@@ -17,7 +17,7 @@ from datetime import timedelta
 from botocore.exceptions import BotoCoreError, ClientError, NoCredentialsError
 
 from chalicelib import rate
-from chalicelib.settings import ConfigurationError, Settings
+from chalicelib.settings import ConfigurationError, Integer, Settings, parser_of
 from localdev.aws import compact, log_groups, stack
 from localdev.aws.context import Context, DeployError
 from localdev.aws.policy import function_names
@@ -46,9 +46,13 @@ BUCKET_RESERVED_SUFFIXES = ("-s3alias", "--ol-s3", ".mrap", "--x-s3", "--table-s
 MAX_FUNCTION_NAME = 64  # Lambda
 MAX_ROLE_NAME = 64  # IAM
 MAX_QUEUE_NAME = 80  # SQS
-MAX_BATCH_SIZE = 10_000  # SQS standard queue with a batching window
+# The settings' bounds, which are Lambda's: 10,000 messages for a standard queue with a batching
+# window, a window of at most 300 s.
+BATCH_SIZES = parser_of("BATCH_SIZE", Integer)
+BATCHING_WINDOWS = parser_of("MAX_BATCHING_WINDOW_SECONDS", Integer)
+MAX_BATCH_SIZE = BATCH_SIZES.high
 MAX_BATCH_WITHOUT_WINDOW = 10  # Lambda: a larger batch needs MaximumBatchingWindowInSeconds >= 1
-MAX_BATCHING_WINDOW = 300
+MAX_BATCHING_WINDOW = BATCHING_WINDOWS.high
 MAX_LAMBDA_TIMEOUT = 900
 MAX_VISIBILITY_TIMEOUT = 43_200
 VISIBILITY_FACTOR = 6  # AWS: queue visibility timeout >= 6 x the function's timeout
@@ -170,20 +174,24 @@ def check_batching(ctx: Context, inputs: Inputs, report: Report) -> None:
     view = ctx.stage_view()
     where = f"{CONFIG} stages.{ctx.stage}.environment_variables"
     try:
-        batch = view.int_value("BATCH_SIZE", 10)
-        window = view.int_value("MAX_BATCHING_WINDOW_SECONDS", 0)
+        batch = view.int_value("BATCH_SIZE")
+        window = view.int_value("MAX_BATCHING_WINDOW_SECONDS")
     except ValueError as error:
         report.problems.append(Problem("BATCH_SIZE", str(error), f"use whole numbers in {where}"))
         return
-    if not 1 <= batch <= MAX_BATCH_SIZE:
+    if not BATCH_SIZES.low <= batch <= MAX_BATCH_SIZE:
         report.problems.append(
-            Problem("BATCH_SIZE", f"{batch} is outside 1-{MAX_BATCH_SIZE}", f"change it in {where}")
+            Problem(
+                "BATCH_SIZE",
+                f"{batch} is outside {BATCH_SIZES.low}-{MAX_BATCH_SIZE}",
+                f"change it in {where}",
+            )
         )
-    if not 0 <= window <= MAX_BATCHING_WINDOW:
+    if not BATCHING_WINDOWS.low <= window <= MAX_BATCHING_WINDOW:
         report.problems.append(
             Problem(
                 "MAX_BATCHING_WINDOW_SECONDS",
-                f"{window} is outside 0-{MAX_BATCHING_WINDOW}",
+                f"{window} is outside {BATCHING_WINDOWS.low}-{MAX_BATCHING_WINDOW}",
                 f"change it in {where}",
             )
         )
@@ -267,9 +275,7 @@ def check_tombstone_retention(ctx: Context, inputs: Inputs, report: Report) -> N
     """Tombstones must outlive every message the two queues can hold (localdev/aws/compact.py)."""
     where = f"{CONFIG} stages.{ctx.stage}.environment_variables"
     try:
-        days = ctx.stage_view().int_value(
-            "TOMBSTONE_RETENTION_DAYS", Settings.tombstone_retention_days
-        )
+        days = ctx.stage_view().int_value("TOMBSTONE_RETENTION_DAYS")
     except ValueError as error:
         report.problems.append(
             Problem("TOMBSTONE_RETENTION_DAYS", str(error), f"fix it in {where}")

@@ -5,7 +5,7 @@ Candidates are the bucket's objects under the prefix (so the object exists) whos
 document is live (not a tombstone), optionally only those last indexed before ``--since``, and
 whose ETag is still the indexed one (a changed object has its own event on the way). Each gets
 a synthetic ``ObjectCreated:Relabel`` event at the *successor* of the stored position, which the
-function's ordering rule (chalicelib/documents.py ``supersedes``) decides on like any event:
+function's ordering rule (chalicelib/vocabulary.py ``EventPosition``) decides on like any event:
 
 * the stored state itself is older, so the relabel is not dropped as a redelivery;
 * any later real event of the key (a delete, a new upload) is newer than the relabel.
@@ -23,14 +23,14 @@ from __future__ import annotations
 
 import time
 from collections import Counter
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from typing import Any
 
 from chalicelib.documents import image_id
 from chalicelib.events import CREATED, ObjectEvent
 from chalicelib.store.base import ImageStore
-from chalicelib.timestamps import canonical_time
+from chalicelib.vocabulary import EventPosition
 from localdev.backfill import (
     OutgoingMessage,
     Pacer,
@@ -42,7 +42,6 @@ from localdev.backfill import (
 from localdev.progress import ProgressBar
 
 RELABEL_EVENT = "ObjectCreated:Relabel"
-SEQUENCER_GUARD = "0" * 16
 NOT_LIVE = "not indexed, or deleted"
 INDEXED_SINCE = "indexed at or after --since"
 CHANGED = "changed since it was indexed (its own event indexes it)"
@@ -53,14 +52,13 @@ class RelabelPlan:
     skipped: Counter = field(default_factory=Counter)  # reason -> objects
 
 
-def successor_position(stored: dict) -> tuple[str | None, str]:
+def successor_position(stored: Mapping[str, Any]) -> tuple[str | None, str]:
     """(sequencer, event_time) just after the stored position and before any later event."""
-    moment = datetime.fromisoformat(stored["event_time"]) + timedelta(microseconds=1)
-    sequencer = stored.get("sequencer")
-    return (f"{sequencer}{SEQUENCER_GUARD}1" if sequencer else None), canonical_time(moment)
+    successor = EventPosition.of(stored).successor()
+    return successor.sequencer, successor.event_time
 
 
-def relabel_event(document: dict, region: str) -> ObjectEvent:
+def relabel_event(document: Mapping[str, Any], region: str) -> ObjectEvent:
     sequencer, event_time = successor_position(document)
     return ObjectEvent(
         action=CREATED,

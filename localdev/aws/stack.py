@@ -205,7 +205,7 @@ def _operate(watcher: StackWatcher, stack: dict[str, Any], operation: Callable[[
 
 def _expect(
     cfn, name: str, stack_id: str, stack: dict[str, Any] | None, wanted: str
-) -> dict[str, Any]:
+) -> dict[str, Any] | None:
     status = stack["StackStatus"] if stack else "DELETE_COMPLETE"
     if status != wanted:
         # By id: a creation that failed with OnFailure=DELETE has no stack under its name.

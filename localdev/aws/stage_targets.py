@@ -45,15 +45,8 @@ def stage_store(ctx: Context, targets: StageTargets):
     # Imported here: the search client costs 0.7 s to import (measured on this machine), which
     # every other command of python -m localdev.aws (deploy, status, ...) would pay for nothing.
     from chalicelib.search_client import create_search_client
-    from chalicelib.settings import Settings
     from chalicelib.store.elasticsearch_store import ElasticsearchStore
 
-    settings = Settings.from_environ(
-        {
-            **ctx.stage_view().environment,
-            "AWS_REGION": ctx.region,
-            "SEARCH_ENDPOINT": targets.search_endpoint,
-        }
-    )
+    settings = ctx.stage_settings(targets.search_endpoint)
     client = create_search_client(settings, session=ctx.session)
     return ElasticsearchStore(client, settings.index_alias, settings.index_replicas)

@@ -149,11 +149,8 @@ def _deleted(ctx: Context, result: TeardownResult, what: str) -> None:
 
 def _delete_index(ctx: Context, endpoint: str, result: TeardownResult) -> None:
     from chalicelib.search_client import create_search_client
-    from chalicelib.settings import Settings
 
-    settings = Settings.from_environ(
-        {**ctx.stage_view().environment, "AWS_REGION": ctx.region, "SEARCH_ENDPOINT": endpoint}
-    )
+    settings = ctx.stage_settings(endpoint)
     client = create_search_client(settings, session=ctx.session)
     alias = settings.index_alias
     client.indices.delete(index=f"{alias}-v*", ignore_unavailable=True)

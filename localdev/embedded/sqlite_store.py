@@ -59,12 +59,12 @@ import sqlite3
 import struct
 import threading
 import zlib
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from itertools import islice
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 from chalicelib.documents import supersedes
 from chalicelib.search.query import (
@@ -95,6 +95,7 @@ from chalicelib.store.base import (
     newest_per_image,
 )
 from chalicelib.timestamps import InvalidTime, from_epoch_millis, to_epoch_millis
+from chalicelib.vocabulary import ImageDocument, StoredDocument, StoredPosition
 from localdev.embedded.text_analysis import allowed_edits, analyze, within_edits
 
 # Seconds a connection waits for another writer (thread or process) before giving up.
@@ -271,13 +272,13 @@ class SqliteStore(ImageStore):
         newest, results = newest_per_image(writes)
         try:
             self.ensure_ready()
-            outcome = self._write_batch([writes[position] for position in newest.values()])
+            outcome = self._write_batch([writes[index] for index in newest.values()])
         except (sqlite3.Error, OSError) as error:
             # The transaction did not commit: nothing of this batch is known to be stored.
             failure = WriteResult(FAILED, f"sqlite error: {_describe(error)}")
             outcome = dict.fromkeys(newest, failure)
-        results.update((position, outcome[image_id]) for image_id, position in newest.items())
-        return [results[position] for position in range(len(writes))]
+        results.update((index, outcome[image_id]) for image_id, index in newest.items())
+        return [results[index] for index in range(len(writes))]
 
     def _write_batch(self, writes: list[ImageWrite]) -> dict[str, WriteResult]:
         with self._writing() as connection:
@@ -326,18 +327,20 @@ class SqliteStore(ImageStore):
         return WriteResult(WRITTEN)
 
     @staticmethod
-    def encode(document: dict[str, Any]) -> bytes | str:
+    def encode(document: Mapping[str, Any]) -> bytes:
         """The stored form of a document (compact JSON, deflated)."""
         text = json.dumps(document, ensure_ascii=False, separators=(",", ":")).encode()
         deflate = zlib.compressobj(zdict=DOCUMENT_DICTIONARY)
         return deflate.compress(text) + deflate.flush()
 
     @staticmethod
-    def decode(stored: bytes | str) -> dict[str, Any]:
+    def decode(stored: bytes) -> StoredDocument:
         inflate = zlib.decompressobj(zdict=DOCUMENT_DICTIONARY)
         return json.loads(inflate.decompress(stored) + inflate.flush())
 
-    def _index(self, connection: sqlite3.Connection, image: int, document: dict[str, Any]) -> None:
+    def _index(
+        self, connection: sqlite3.Connection, image: int, document: Mapping[str, Any]
+    ) -> None:
         """Add the rows that searches match for a live image."""
         for table, rows in _rows(connection, image, document, intern=True):
             connection.executemany(INSERTS[table], rows)
@@ -345,7 +348,7 @@ class SqliteStore(ImageStore):
             _count(connection, table, values, +1)
 
     def _unindex(
-        self, connection: sqlite3.Connection, image: int, document: dict[str, Any]
+        self, connection: sqlite3.Connection, image: int, document: Mapping[str, Any]
     ) -> None:
         """Remove the rows that ``_index`` added for the image's previous, live document."""
         for table, rows in _rows(connection, image, document, intern=False):
@@ -355,7 +358,7 @@ class SqliteStore(ImageStore):
 
     # -- reads --------------------------------------------------------------------------------
 
-    def stored_positions(self, image_ids: Sequence[str]) -> dict[str, dict[str, Any]]:
+    def stored_positions(self, image_ids: Sequence[str]) -> dict[str, StoredPosition]:
         if not image_ids:
             return {}
         with self._reading() as connection:
@@ -369,16 +372,16 @@ class SqliteStore(ImageStore):
             for row in rows
         }
 
-    def get(self, image_id: str) -> dict[str, Any] | None:
+    def get(self, image_id: str) -> ImageDocument | None:
         with self._reading() as connection:
             row = connection.execute(
                 """SELECT d.document FROM images i JOIN documents d ON d.image = i.id
                 WHERE i.image_id = ? AND NOT i.deleted""",
                 (image_id,),
             ).fetchone()
-        return None if row is None else self.decode(row["document"])
+        return None if row is None else _live(self.decode(row["document"]))
 
-    def live_documents(self, image_ids: Sequence[str]) -> dict[str, dict[str, Any]]:
+    def live_documents(self, image_ids: Sequence[str]) -> dict[str, ImageDocument]:
         if not image_ids:
             return {}
         with self._reading() as connection:
@@ -387,7 +390,7 @@ class SqliteStore(ImageStore):
                 f"WHERE NOT i.deleted AND i.image_id IN {_placeholders(image_ids)}",
                 list(image_ids),
             ).fetchall()
-        return {row["image_id"]: self.decode(row["document"]) for row in rows}
+        return {row["image_id"]: _live(self.decode(row["document"])) for row in rows}
 
     def remove_tombstones(self, written_before: str) -> int:
         with _unavailable_as_store_error():
@@ -416,7 +419,7 @@ class SqliteStore(ImageStore):
         total, exact = bounded_total(rows[0]["total"], query.total_hits_limit)
         rows = [row for row in rows if row["id"] is not None]  # an empty page is one NULL row
         hits = [
-            SearchHit(self.decode(row["document"]), _sort_key(row, columns))
+            SearchHit(_live(self.decode(row["document"])), _sort_key(row, columns))
             for row in rows[: query.size]
         ]
         return SearchPage(total, hits, has_more=len(rows) > query.size, total_is_exact=exact)
@@ -475,7 +478,7 @@ def _check_layout(connection: sqlite3.Connection, layout: int) -> None:
 def _put_image(connection: sqlite3.Connection, row_id: int | None, write: ImageWrite) -> int:
     """Insert the image's row (``row_id`` None) or replace it in place; returns its row id."""
     document = write.document
-    return connection.execute(
+    row = connection.execute(
         """INSERT OR REPLACE INTO images (id, image_id, deleted, bucket, key, indexed_at,
             event_time, sequencer, top_confidence)
         VALUES (:id, :image_id, :deleted, :bucket, :key, :indexed_at, :event_time,
@@ -492,6 +495,14 @@ def _put_image(connection: sqlite3.Connection, row_id: int | None, write: ImageW
             "top_confidence": float32(max(_confidences(document), default=None)),
         },
     ).lastrowid
+    if row is None:  # never after an INSERT; the type cannot say so
+        raise sqlite3.InterfaceError("INSERT OR REPLACE INTO images gave no row id")
+    return row
+
+
+def _live(document: StoredDocument) -> ImageDocument:
+    """A document that the query selected as live (``NOT i.deleted``)."""
+    return cast(ImageDocument, document)
 
 
 INSERTS = {
@@ -508,7 +519,7 @@ DELETES = {
 
 
 def _rows(
-    connection: sqlite3.Connection, image: int, document: dict[str, Any], *, intern: bool
+    connection: sqlite3.Connection, image: int, document: Mapping[str, Any], *, intern: bool
 ) -> Iterator[tuple[str, list[tuple[Any, ...]]]]:
     """(table, rows) of a live document, with the ids of its terms, names and words (given new
     ids first when ``intern``)."""
@@ -523,7 +534,7 @@ def _rows(
     yield "text_postings", [(word_ids[word], image) for word in words]
 
 
-def _counted_values(document: dict[str, Any]) -> list[tuple[str, Iterable[str]]]:
+def _counted_values(document: Mapping[str, Any]) -> list[tuple[str, Iterable[str]]]:
     """The values whose ``images`` count a live document adds to."""
     return [
         ("terms", _best_confidences(document.get("labels") or [])),
@@ -580,11 +591,11 @@ def _best_confidences(labels: list[dict[str, Any]]) -> dict[str, tuple[float, fl
     return best
 
 
-def _label_names(document: dict[str, Any]) -> list[str]:
+def _label_names(document: Mapping[str, Any]) -> list[str]:
     return list(dict.fromkeys(document.get("label_names") or []))
 
 
-def _confidences(document: dict[str, Any]) -> list[float]:
+def _confidences(document: Mapping[str, Any]) -> list[float]:
     labels = document.get("labels") or []
     return [label["confidence"] for label in labels if label.get("confidence") is not None]
 
@@ -817,7 +828,7 @@ def _text_scores(
     within its allowed edits; 100 when each found itself, else 50 (query_words holds every
     indexed word that answers a query word, flagged when it is the word itself)."""
     query_words = _query_words(connection, words)
-    if not words or {position for position, _, _ in query_words} != set(range(len(words))):
+    if not words or {word_index for word_index, _, _ in query_words} != set(range(len(words))):
         return None  # a word that no image has: operator "and" matches nothing
     estimate = None
     if all(exact for _, _, exact in query_words):
@@ -834,14 +845,14 @@ def _text_scores(
         "fuzzy_score": FUZZY_TEXT_SCORE,
     }
     return TextScores(
-        """query_words (position, word, exact) AS (
+        """query_words (word_index, word, exact) AS (
     SELECT json_extract(value, '$[0]'), json_extract(value, '$[1]'), json_extract(value, '$[2]')
     FROM json_each(:query_words)
 ),
 text_hits AS (
-    SELECT p.image, q.position, max(q.exact) AS exact
+    SELECT p.image, q.word_index, max(q.exact) AS exact
     FROM query_words q JOIN text_postings p ON p.word = q.word
-    GROUP BY p.image, q.position
+    GROUP BY p.image, q.word_index
 ),
 text_scores (image, score) AS (
     SELECT image,
@@ -854,13 +865,13 @@ text_scores (image, score) AS (
 
 
 def _query_words(connection: sqlite3.Connection, words: list[str]) -> list[list[Any]]:
-    """[position, word id, exact] for every indexed word that answers a query word."""
+    """[the query word's index, word id, exact] for every indexed word that answers it."""
     vocabulary = _vocabulary(connection, words)
     rows = []
-    for position, word in enumerate(words):
+    for word_index, word in enumerate(words):
         edits = allowed_edits(word)
         rows += [
-            [position, word_id, int(candidate == word)]
+            [word_index, word_id, int(candidate == word)]
             for candidate, word_id in vocabulary.items()
             if candidate == word or within_edits(word, candidate, edits)
         ]
@@ -973,7 +984,8 @@ def _page(
 
 def _restrictions(filters: Filters) -> tuple[list[str], dict[str, Any]]:
     """Bucket, key prefix and time window, as in es_queries._restrictions."""
-    conditions, params = [], {}
+    conditions: list[str] = []
+    params: dict[str, Any] = {}
     if filters.bucket:
         conditions.append("i.bucket = :bucket")
         params["bucket"] = filters.bucket

@@ -7,6 +7,7 @@ paths, not to tune thresholds.
 
 import colorsys
 from functools import cache
+from typing import cast
 
 import numpy as np
 from PIL import Image, ImageColor
@@ -64,10 +65,12 @@ def dominant_colors(image: Image.Image, max_colors: int) -> list[dict]:
     thumbnail = image.convert("RGB")
     thumbnail.thumbnail((ANALYSIS_SIDE, ANALYSIS_SIDE))
     reduced = thumbnail.quantize(colors=max_colors, method=Image.Quantize.MEDIANCUT)
-    palette = reduced.getpalette()
+    # A quantized (palette) image has a palette and at most max_colors (count, index) pairs.
+    palette = cast(list[int], reduced.getpalette())
+    counts = cast(list[tuple[int, int]], reduced.getcolors(max_colors))
     total = thumbnail.width * thumbnail.height
     colors = []
-    for count, index in sorted(reduced.getcolors(max_colors), reverse=True):
+    for count, index in sorted(counts, reverse=True):
         red, green, blue = palette[index * 3 : index * 3 + 3]
         colors.append(
             {

@@ -115,7 +115,9 @@ def to_rgb(image: Image.Image) -> Image.Image:
     if image.mode == "CMYK" and image.info.get("icc_profile"):
         try:
             profile = ImageCms.ImageCmsProfile(io.BytesIO(image.info["icc_profile"]))
-            return ImageCms.profileToProfile(image, profile, SRGB, outputMode="RGB")
+            converted = ImageCms.profileToProfile(image, profile, SRGB, outputMode="RGB")
+            if converted is not None:  # None only for a conversion in place
+                return converted
         except (ImageCms.PyCMSError, OSError):
             pass  # an unreadable profile: Pillow's formula below
     if image.mode == "P" and "transparency" in image.info:

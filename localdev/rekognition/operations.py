@@ -165,7 +165,7 @@ class LocalRekognitionService:
         the classifier's classes and their coarse ancestors, and Person, Face and Head for
         faces."""
         scored = self.taxonomy.score(self.classifier.probabilities(image))
-        labels = [(label, []) for label in scored]
+        labels: list[tuple[ScoredLabel, list[dict]]] = [(label, []) for label in scored]
         faces = self.face_detector.detect(image)
         if faces:
             confidence = faces[0].confidence * 100.0

@@ -186,7 +186,7 @@ class LocalRekognition:
     @property
     def url(self) -> str:
         host, port = self._httpd.server_address[:2]
-        return f"http://{host}:{port}"
+        return f"http://{host!s}:{port}"
 
     def warm_up(self):
         """Load the models now rather than on the first request (about 0.5 s)."""

@@ -135,7 +135,7 @@ class Engine:
         if version >= Version(3, 4):
             return []  # 3.4+ integ-test zips ship analysis-common
         # 1.3.18+ were never published to Maven Central; 1.3.17 loads into later 1.3 nodes.
-        published = "1.3.17" if version.major == 1 and version > Version(1, 3, 17) else version
+        published = "1.3.17" if version.major == 1 and version > Version(1, 3, 17) else str(version)
         # 3.0 renamed the plugin class of every module to *ModulePlugin.
         plugin = "CommonAnalysisModulePlugin" if version.major >= 3 else "CommonAnalysisPlugin"
         return [

@@ -25,7 +25,6 @@ from cfnlint.decode import decode_str
 from chalice.test import Client
 
 import app as app_module
-from chalicelib.components import Components
 from localdev.aws import access, chalice_config, deploy, stack
 from localdev.aws.__main__ import main
 from localdev.aws.context import Context, DeployError
@@ -51,7 +50,7 @@ def _template_notification(queue_arn: str) -> dict:
 
 
 def test_a_deployed_stage_indexes_an_upload_and_serves_it(
-    aws, project, opensearch_url, search_client, capsys, monkeypatch, tmp_path
+    aws, project, opensearch_url, search_client, capsys, tmp_path, serve_components
 ):
     alias = f"stagetest-{uuid.uuid4().hex[:8]}"
     config = chalice_config.load(project)
@@ -80,7 +79,7 @@ def test_a_deployed_stage_indexes_an_upload_and_serves_it(
     )
     s3.upload_file(str(ROOT / "samples" / "chelsea-cat.jpg"), outputs["BucketName"], KEY)
 
-    monkeypatch.setattr(app_module, "components", Components())  # this stage's settings
+    serve_components()  # this stage's settings
     generated = project / ".deploy" / STAGE  # the stage's project as deploy ran chalice on it
     with Client(app_module.app, stage_name=STAGE, project_dir=str(generated)) as client:
         poller = LocalEventSourceMapping(

@@ -17,6 +17,7 @@ import boto3
 import app as app_module
 from chalicelib.components import Components
 from chalicelib.settings import Settings
+from tests.serving import serving
 
 CURSOR_SECRET = "fuzzing-stage-secret-0123456789abcdef"
 UPLOAD_BUCKET = "photos"
@@ -39,14 +40,12 @@ def stage_settings(**overrides: Any) -> Settings:
 def stage_components(settings: Settings, **parts: Any) -> Components:
     """The function's own Components, with static credentials (presigning is local) and any
     collaborator replaced (``rekognition=``, ``logger=``)."""
-    components = Components(load_settings=lambda: settings)
-    components.__dict__["session"] = boto3.session.Session(
+    session = boto3.session.Session(
         aws_access_key_id="AKIAEXAMPLE",
         aws_secret_access_key="example-secret",
         region_name=settings.region,
     )
-    components.__dict__.update(parts)
-    return components
+    return Components(settings=settings, session=session, **parts)
 
 
 @dataclass(frozen=True)
@@ -114,12 +113,8 @@ class Lambda:
         return self._call(lambda: app_module.index_images(event, _Context("index_images")))
 
     def _call(self, invoke):
-        previous = app_module.components
-        app_module.components = self.components
-        try:
+        with serving(self.components):
             return invoke()
-        finally:
-            app_module.components = previous
 
 
 class _Context:

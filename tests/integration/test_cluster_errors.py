@@ -9,7 +9,6 @@ from chalice.test import Client
 
 import app as app_module
 from chalicelib.api.params import MAX_KEY_PREFIX_BYTES
-from chalicelib.components import Components
 from chalicelib.search.query import Filters, SearchQuery
 from chalicelib.store.base import QueryRejected
 from chalicelib.store.elasticsearch_store import ElasticsearchStore
@@ -37,9 +36,9 @@ def test_the_apis_key_prefix_limit_is_safe_on_the_engine(search_client, index_al
 
 
 @pytest.fixture
-def fresh_stage_api(tmp_path, monkeypatch, opensearch_url):
+def fresh_stage_api(tmp_path, serve_components, opensearch_url):
     """The API of a stage right after a plain deploy: the alias names no index yet."""
-    monkeypatch.setattr(app_module, "components", Components())
+    serve_components()
     project = stage_copy(
         tmp_path,
         SEARCH_ENDPOINT=opensearch_url,

@@ -91,9 +91,9 @@ def test_ensure_ready_creates_template_versioned_index_and_write_alias(
     search_client, compat, store
 ):
     store.ensure_ready()
-    ElasticsearchStore(search_client, store._alias).ensure_ready()  # a second instance: no-op
+    ElasticsearchStore(search_client, store.alias).ensure_ready()  # a second instance: no-op
 
-    alias = store._alias
+    alias = store.alias
     aliases = search_client.indices.get_alias(name=alias)
     assert aliases == {versioned_index(alias): {"aliases": {alias: {"is_write_index": True}}}}
     answer = search_client.indices.get_mapping(index=alias)[versioned_index(alias)]["mappings"]
@@ -106,13 +106,13 @@ def test_ensure_ready_creates_template_versioned_index_and_write_alias(
 
 def test_written_documents_are_case_and_accent_insensitive(search_client, compat, store):
     assert statuses(store.write([created("cafe.jpg", "01", label("Café", 99.0))])) == [WRITTEN]
-    search_client.indices.refresh(index=store._alias)
+    search_client.indices.refresh(index=store.alias)
     for term in ("cafe", "CAFÉ", "café"):
         found = search_client.search(
-            index=store._alias, body={"query": {"term": {"label_names": term}}}
+            index=store.alias, body={"query": {"term": {"label_names": term}}}
         )
         assert compat.total_hits(found["hits"], limit=10) == (1, True), term
-    source = stored(search_client, store._alias)["cafe.jpg"]
+    source = stored(search_client, store.alias)["cafe.jpg"]
     assert source["label_names"] == ["Café"]  # the original casing is kept for display
 
 
@@ -120,7 +120,7 @@ def test_redelivered_event_creates_no_duplicate(search_client, store):
     write = created("dog.jpg", "0A")
     assert statuses(store.write([write])) == [WRITTEN]
     assert statuses(store.write([write])) == [STALE]
-    assert list(stored(search_client, store._alias)) == ["dog.jpg"]
+    assert list(stored(search_client, store.alias)) == ["dog.jpg"]
     assert store.get(write.image_id)["key"] == "dog.jpg"
 
 
@@ -130,7 +130,7 @@ def test_late_create_never_resurrects_a_deleted_image(search_client, store):
     assert statuses(store.write([removed("cat.jpg", "20")])) == [WRITTEN]
     assert statuses(store.write([created("cat.jpg", "10")])) == [STALE]
     assert store.get(image_id) is None
-    assert stored(search_client, store._alias)["cat.jpg"]["deleted"] is True
+    assert stored(search_client, store.alias)["cat.jpg"]["deleted"] is True
     # A later upload of the same key brings it back.
     assert statuses(store.write([created("cat.jpg", "30")])) == [WRITTEN]
     assert store.get(image_id)["sequencer"] == "30"
@@ -157,7 +157,7 @@ def test_nested_confidence_is_evaluated_per_label(search_client, store):
             created("sure-dog.jpg", "01", label("Dog", 85.0)),
         ]
     )
-    search_client.indices.refresh(index=store._alias)
+    search_client.indices.refresh(index=store.alias)
     dog_at_least_80 = {
         "nested": {
             "path": "labels",
@@ -171,7 +171,7 @@ def test_nested_confidence_is_evaluated_per_label(search_client, store):
             },
         }
     }
-    hits = search_client.search(index=store._alias, body={"query": dog_at_least_80})
+    hits = search_client.search(index=store.alias, body={"query": dog_at_least_80})
     assert [hit["_source"]["key"] for hit in hits["hits"]["hits"]] == ["sure-dog.jpg"]
 
 
@@ -184,7 +184,7 @@ def test_a_rejected_item_fails_alone(search_client, store):
     assert statuses(results) == [WRITTEN, FAILED]
     assert results[1].reason.startswith("strict_dynamic_mapping_exception")
     assert "not_in_the_mapping" in results[1].reason
-    assert list(stored(search_client, store._alias)) == ["small.jpg"]
+    assert list(stored(search_client, store.alias)) == ["small.jpg"]
 
 
 def test_an_unreachable_cluster_fails_every_write_with_a_reason(index_alias):
@@ -264,7 +264,7 @@ def test_a_state_read_before_a_migrations_swap_is_never_applied_to_the_new_index
     store = ElasticsearchStore(search_client, index_alias, replicas=0)
     oldest, newest = created("photos/dog.jpg", "0A"), created("photos/dog.jpg", "0C")
     assert store.write([oldest])[0].status == WRITTEN
-    read_before_swap = store._stored_states([oldest.image_id])
+    read_before_swap = store.stored_states([oldest.image_id])
     old_index, new_index = versioned_index(index_alias, 1), versioned_index(index_alias, 2)
     search_client.indices.create(index=new_index)
     search_client.index(
@@ -281,8 +281,8 @@ def test_a_state_read_before_a_migrations_swap_is_never_applied_to_the_new_index
     search_client.indices.put_settings(index=old_index, body={"index.blocks.write": True})
     # The writer read the old index's state just before the swap (a race, forced here).
     answers = iter([read_before_swap])
-    real = store._stored_states
-    monkeypatch.setattr(store, "_stored_states", lambda ids: next(answers, None) or real(ids))
+    real = store.stored_states
+    monkeypatch.setattr(store, "stored_states", lambda ids: next(answers, None) or real(ids))
 
     between = created("photos/dog.jpg", "0B")  # newer than the oldest, older than the newest
     assert store.write([between])[0].status == STALE

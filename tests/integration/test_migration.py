@@ -21,7 +21,6 @@ from datetime import UTC, datetime
 
 import pytest
 
-import app as app_module
 from bench import corpus
 from chalicelib import documents
 from chalicelib.call_timing import WallTimer
@@ -237,7 +236,7 @@ def wait(event: threading.Event, what: str) -> None:
 
 
 @pytest.fixture
-def function(monkeypatch, opensearch_url, index_alias):
+def function(serve_components, opensearch_url, index_alias):
     settings = stage_settings(
         search_endpoint=opensearch_url,
         index_alias=index_alias,
@@ -248,7 +247,7 @@ def function(monkeypatch, opensearch_url, index_alias):
         settings, rekognition=FakeRekognition(), rekognition_timer=WallTimer()
     )
     # Lambda swaps the module's components per call: pinned, the two threads share them.
-    monkeypatch.setattr(app_module, "components", components)
+    serve_components(components)
     return Lambda(components)
 
 

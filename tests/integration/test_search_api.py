@@ -8,7 +8,6 @@ import pytest
 from chalice.test import Client
 
 import app as app_module
-from chalicelib.components import Components
 from chalicelib.store.elasticsearch_store import ElasticsearchStore
 from localdev.chalice_stage import stage_copy
 from tests.contract import fixtures
@@ -40,8 +39,8 @@ def loaded_alias(search_client):
 
 
 @pytest.fixture
-def api(tmp_path, monkeypatch, opensearch_url, loaded_alias):
-    monkeypatch.setattr(app_module, "components", Components())
+def api(tmp_path, serve_components, opensearch_url, loaded_alias):
+    serve_components()
     project = stage_config(tmp_path, SEARCH_ENDPOINT=opensearch_url, INDEX_ALIAS=loaded_alias)
     with Client(app_module.app, stage_name="dev", project_dir=str(project)) as client:
         yield client.http
@@ -217,9 +216,9 @@ def test_health(api):
 
 
 def test_plain_object_urls_when_presigning_is_off(
-    tmp_path, monkeypatch, opensearch_url, loaded_alias
+    tmp_path, serve_components, opensearch_url, loaded_alias
 ):
-    monkeypatch.setattr(app_module, "components", Components())
+    serve_components()
     project = stage_config(
         tmp_path, SEARCH_ENDPOINT=opensearch_url, INDEX_ALIAS=loaded_alias, PRESIGN_URLS="false"
     )
@@ -229,8 +228,8 @@ def test_plain_object_urls_when_presigning_is_off(
 
 
 @pytest.mark.parametrize("path", ["/search?label=dog", "/labels", f"/images/{'a' * 64}", "/health"])
-def test_an_unreachable_cluster_is_a_503_not_a_stack_trace(tmp_path, monkeypatch, path):
-    monkeypatch.setattr(app_module, "components", Components())
+def test_an_unreachable_cluster_is_a_503_not_a_stack_trace(tmp_path, serve_components, path):
+    serve_components()
     project = stage_config(
         tmp_path, SEARCH_ENDPOINT="http://127.0.0.1:9", SEARCH_TIMEOUT_SECONDS="1"
     )

@@ -12,6 +12,7 @@ import app as app_module
 from chalicelib import documents
 from chalicelib.components import Components
 from chalicelib.documents import image_id
+from chalicelib.ingest import BatchNotFullyProcessed
 from localdev.chalice_stage import stage_copy
 from tests.samples import s3_event_body, s3_record, sqs_event, sqs_record
 
@@ -32,7 +33,7 @@ def project_dir(tmp_path, opensearch_url, index_alias):
 
 
 @pytest.fixture
-def rekognition(monkeypatch):
+def rekognition(serve_components):
     """Fresh components for this test, with a stubbed Rekognition client."""
     client = boto3.client(
         "rekognition",
@@ -40,9 +41,7 @@ def rekognition(monkeypatch):
         aws_access_key_id="testing",
         aws_secret_access_key="testing",
     )
-    components = Components()
-    components.__dict__["rekognition"] = client
-    monkeypatch.setattr(app_module, "components", components)
+    serve_components(Components(rekognition=client))
     with Stubber(client) as stubber:
         yield stubber
         stubber.assert_no_pending_responses()
@@ -174,5 +173,5 @@ def test_without_partial_batch_responses_a_failure_fails_the_invocation(
     config["stages"]["dev"]["environment_variables"]["PARTIAL_BATCH_RESPONSE"] = "false"
     config_path.write_text(json.dumps(config))
 
-    with pytest.raises(app_module.BatchNotFullyProcessed, match="m-bad"):
+    with pytest.raises(BatchNotFullyProcessed, match="m-bad"):
         invoke(project_dir, sqs_event(sqs_record("m-bad", "{not json")))

@@ -10,7 +10,6 @@ import threading
 from pathlib import Path
 
 import app as app_module
-from chalicelib.components import Components
 from chalicelib.search.query import TOTAL_HITS_LIMIT
 from chalicelib.store.base import WRITTEN
 from localdev.embedded.sqlite_store import SqliteStore
@@ -37,7 +36,7 @@ def load(path: Path, images: int) -> None:
     store.close()
 
 
-def test_the_gallery_shows_a_bounded_total_with_a_plus(tmp_path, monkeypatch):
+def test_the_gallery_shows_a_bounded_total_with_a_plus(tmp_path, monkeypatch, serve_components):
     database = tmp_path / "images.sqlite3"
     load(database, IMAGES)
     environment = {
@@ -50,7 +49,7 @@ def test_the_gallery_shows_a_bounded_total_with_a_plus(tmp_path, monkeypatch):
     }
     for name, value in environment.items():
         monkeypatch.setenv(name, value)
-    monkeypatch.setattr(app_module, "components", Components())
+    serve_components()
     server = local_server(app_module.app, "127.0.0.1", 0)
     threading.Thread(target=server.serve_forever, daemon=True).start()
     ARTIFACTS.mkdir(exist_ok=True)

@@ -12,7 +12,7 @@ import pytest
 import app as app_module
 from chalicelib.components import Components
 from chalicelib.ingest import BatchIngestor
-from chalicelib.logs import LOGGER_NAME, JsonFormatter
+from chalicelib.logs import LOGGER_NAME, JsonFormatter, get_logger
 from chalicelib.settings import Settings
 from chalicelib.store.base import StoreUnavailable
 from tests.samples import s3_event_body, sqs_record
@@ -61,11 +61,10 @@ def project_logger():
     logger.propagate, logger.level = saved[1], saved[2]
 
 
-def stage(monkeypatch, log_level="INFO", **parts) -> Components:
-    components = Components(load_settings=lambda: Settings(log_level=log_level, stage="test"))
-    components.__dict__.update(parts)
-    monkeypatch.setattr(app_module, "components", components)
-    return components
+def stage(serve_components, log_level="INFO", **parts) -> Components:
+    return serve_components(
+        Components(settings=Settings(log_level=log_level, stage="test"), **parts)
+    )
 
 
 def lines(capsys) -> list[dict]:
@@ -90,9 +89,9 @@ def api_event(path: str) -> dict:
 
 
 def test_the_apis_503_is_a_json_line_with_its_reason_and_request_id(
-    monkeypatch, capsys, project_logger
+    serve_components, capsys, project_logger
 ):
-    stage(monkeypatch, search_service=UnavailableSearch())
+    stage(serve_components, search_service=UnavailableSearch())
     context = LambdaContext("image-label-search-test", "9f3c0b7e-api")
     response = app_module.app(api_event("/search"), context)
     assert response["statusCode"] == 503
@@ -109,10 +108,10 @@ def test_the_apis_503_is_a_json_line_with_its_reason_and_request_id(
 
 
 def test_the_indexers_lines_carry_the_request_id_of_their_invocation(
-    monkeypatch, capsys, project_logger
+    serve_components, capsys, project_logger
 ):
     labeler, store = FakeLabeler(), FakeStore()
-    stage(monkeypatch, labeler=labeler, store=store)
+    stage(serve_components, labeler=labeler, store=store)
     for request_id in ("req-1", "req-2"):
         event = {
             "Records": [
@@ -130,8 +129,10 @@ def test_the_indexers_lines_carry_the_request_id_of_their_invocation(
         assert (image["logger"], image["key"]) == (LOGGER_NAME, f"{request_id}.jpg")
 
 
-def test_lines_between_invocations_carry_no_stale_request_id(monkeypatch, capsys, project_logger):
-    stage(monkeypatch, search_service=UnavailableSearch())
+def test_lines_between_invocations_carry_no_stale_request_id(
+    serve_components, capsys, project_logger
+):
+    stage(serve_components, search_service=UnavailableSearch())
     app_module.app(api_event("/search"), LambdaContext("fn", "req-old"))
     capsys.readouterr()
     logging.getLogger(LOGGER_NAME).warning("outside any invocation")
@@ -139,9 +140,9 @@ def test_lines_between_invocations_carry_no_stale_request_id(monkeypatch, capsys
     assert "request_id" not in line and "function_name" not in line
 
 
-def test_log_level_is_honoured_by_every_function(monkeypatch, capsys, project_logger):
+def test_log_level_is_honoured_by_every_function(serve_components, capsys, project_logger):
     labeler, store = FakeLabeler(), FakeStore()
-    stage(monkeypatch, log_level="WARNING", labeler=labeler, store=store)
+    stage(serve_components, log_level="WARNING", labeler=labeler, store=store)
     event = {"Records": [sqs_record("m-1", s3_event_body("ObjectCreated:Put", "quiet.jpg"))]}
     app_module.index_images(event, LambdaContext("fn-index_images", "req-quiet"))
     # INFO lines ("image indexed") are dropped; the EMF metrics line is not a log line.
@@ -149,7 +150,9 @@ def test_log_level_is_honoured_by_every_function(monkeypatch, capsys, project_lo
     assert project_logger.level == logging.WARNING
 
 
-def test_the_ingestors_worker_threads_log_with_the_invocation(monkeypatch, capsys, project_logger):
+def test_the_ingestors_worker_threads_log_with_the_invocation(
+    serve_components, capsys, project_logger
+):
     """A line written from a Rekognition worker thread still names its invocation."""
 
     class LoggingLabeler(FakeLabeler):
@@ -157,26 +160,29 @@ def test_the_ingestors_worker_threads_log_with_the_invocation(monkeypatch, capsy
             logging.getLogger(LOGGER_NAME).warning("from the pool", extra={"key": key})
             return super().analyze(bucket, key, version_id)
 
-    components = stage(monkeypatch, store=FakeStore())
-    components.__dict__["ingestor"] = BatchIngestor(
+    store, logger = FakeStore(), get_logger("INFO")
+    ingestor = BatchIngestor(
         labeler=LoggingLabeler(),
-        store=components.store,
+        store=store,
         executor=ThreadPoolExecutor(2),
         region="us-east-1",
-        logger=components.logger,
+        logger=logger,
     )
+    stage(serve_components, store=store, logger=logger, ingestor=ingestor)
     event = {"Records": [sqs_record("m-1", s3_event_body("ObjectCreated:Put", "a.jpg"))]}
     app_module.index_images(event, LambdaContext("fn-index_images", "req-pool"))
     [pooled] = [line for line in lines(capsys) if line.get("message") == "from the pool"]
     assert pooled["request_id"] == "req-pool"
 
 
-def test_chalices_own_error_line_is_json_from_the_same_logger(monkeypatch, capsys, project_logger):
+def test_chalices_own_error_line_is_json_from_the_same_logger(
+    serve_components, capsys, project_logger
+):
     class BrokenSearch:
         def search(self, params):
             raise RuntimeError("a bug")
 
-    stage(monkeypatch, search_service=BrokenSearch())
+    stage(serve_components, search_service=BrokenSearch())
     response = app_module.app(api_event("/search"), LambdaContext("fn", "req-bug"))
     assert response["statusCode"] == 500
     [line] = lines(capsys)

@@ -201,8 +201,9 @@ def test_the_ingestors_figures_count_each_outcome_of_a_mixed_batch():
 def test_the_functions_ingestor_publishes_on_stdout_with_the_deployed_stage(capsys):
     assert Settings.from_environ({"STAGE": "prod"}).stage == "prod"
     assert Settings.from_environ({}).stage == "local"
-    components = Components(load_settings=lambda: Settings(stage="prod"))
-    components.__dict__.update(labeler=FakeLabeler(), store=FakeStore(), logger=SILENT)
+    components = Components(
+        settings=Settings(stage="prod"), labeler=FakeLabeler(), store=FakeStore(), logger=SILENT
+    )
     components.ingestor.process([sqs_record("m-1", s3_event_body("ObjectCreated:Put", "a.jpg"))])
     [document] = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
     assert_emf(document)

@@ -1,21 +1,97 @@
+import dataclasses
+
 import pytest
 
 from chalicelib.api.params import (
-    LABELS_PARAMS,
-    SEARCH_PARAMS,
+    LABELS_PARAMETERS,
+    NO_PARAMETERS,
+    SEARCH_PARAMETERS,
     InvalidParameter,
-    parse_params,
+    LabelsRequest,
+    Param,
+    ParameterTable,
+    SearchRequest,
+)
+
+SEARCH_DEFAULTS = SearchRequest(
+    labels=(),
+    match="all",
+    expand=True,
+    min_confidence=None,  # the stage's DEFAULT_MIN_CONFIDENCE, filled in by the search service
+    text=None,
+    bucket=None,
+    since=None,
+    until=None,
+    time_field="indexed",
+    key_prefix=None,
+    sort="relevance",
+    size=20,
+    next_token=None,
 )
 
 
-def test_defaults_are_left_to_the_caller():
-    assert parse_params(SEARCH_PARAMS, {}).values == {}
-    assert parse_params(SEARCH_PARAMS, None).values == {}
+def given(table, request):
+    """The fields of ``request`` that differ from what an empty query gives."""
+    defaults = dataclasses.asdict(table.parse({}))
+    return {k: v for k, v in dataclasses.asdict(request).items() if defaults[k] != v}
+
+
+def test_absent_parameters_take_the_defaults_of_the_one_table():
+    assert SEARCH_PARAMETERS.parse({}) == SEARCH_DEFAULTS
+    assert SEARCH_PARAMETERS.parse(None) == SEARCH_DEFAULTS
+    labels = LABELS_PARAMETERS.parse({})
+    assert isinstance(labels, LabelsRequest)
+    assert (labels.labels, labels.size, labels.label_prefix, labels.key_prefix) == (
+        (),
+        20,
+        None,
+        None,
+    )
+    for table in (SEARCH_PARAMETERS, LABELS_PARAMETERS):
+        parsed = table.parse({})
+        assert {p.field: p.default for p in table.params} == dataclasses.asdict(parsed)
+
+
+def test_request_objects_are_frozen():
+    request = SEARCH_PARAMETERS.parse({"size": ["5"]})
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        request.size = 6
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        LABELS_PARAMETERS.parse({}).label_prefix = "do"
+
+
+def test_request_fields_have_no_defaults_of_their_own():
+    for request_type in (SearchRequest, LabelsRequest):
+        for field in dataclasses.fields(request_type):
+            assert field.default is dataclasses.MISSING, field.name
+            assert field.default_factory is dataclasses.MISSING, field.name
+
+
+def test_the_documented_default_is_the_tables_default():
+    size = next(p for p in SEARCH_PARAMETERS.params if p.name == "size")
+    assert size.openapi_schema["default"] == size.default == 20
+    label = next(p for p in SEARCH_PARAMETERS.params if p.name == "label")
+    assert "default" not in label.openapi_schema  # repeatable: absent means no labels
+
+
+def test_a_table_must_fill_every_field_of_its_request():
+    with pytest.raises(TypeError, match="LabelsRequest"):
+        ParameterTable(LabelsRequest, SEARCH_PARAMETERS.params)
+    with pytest.raises(TypeError):
+        ParameterTable(
+            SearchRequest, (*SEARCH_PARAMETERS.params, Param("x", "x", "", {}, lambda n, r: r))
+        )
+
+
+def test_routes_without_parameters_refuse_any():
+    assert NO_PARAMETERS.parse({}) == NO_PARAMETERS.parse(None)
+    with pytest.raises(InvalidParameter) as raised:
+        NO_PARAMETERS.parse({"x": ["1"]})
+    assert raised.value.parameter == "x"
 
 
 def test_values_are_parsed_and_normalised():
-    parsed = parse_params(
-        SEARCH_PARAMS,
+    parsed = SEARCH_PARAMETERS.parse(
         {
             "label": ["Dog, cat", "Bird"],
             "match": ["ANY"],
@@ -26,22 +102,22 @@ def test_values_are_parsed_and_normalised():
             "q": ["  hello  "],
         },
     )
-    assert parsed.values == {
-        "label": ["Dog", "cat", "Bird"],
+    assert given(SEARCH_PARAMETERS, parsed) == {
+        "labels": ("Dog", "cat", "Bird"),
         "match": "any",
         "expand": False,
         "min_confidence": 80.5,
         "size": 7,
         "since": "2026-11-27T19:00:00.000000Z",
-        "q": "hello",
+        "text": "hello",
     }
 
 
 def test_labels_route_uses_prefix_for_label_names_and_key_prefix_for_keys():
-    parsed = parse_params(LABELS_PARAMS, {"prefix": ["do"], "key_prefix": ["home/"]})
-    assert parsed.values == {"prefix": "do", "key_prefix": "home/"}
+    parsed = LABELS_PARAMETERS.parse({"prefix": ["do"], "key_prefix": ["home/"]})
+    assert given(LABELS_PARAMETERS, parsed) == {"label_prefix": "do", "key_prefix": "home/"}
     with pytest.raises(InvalidParameter) as raised:
-        parse_params(LABELS_PARAMS, {"next": ["x"]})
+        LABELS_PARAMETERS.parse({"next": ["x"]})
     assert raised.value.parameter == "next"
 
 
@@ -60,7 +136,7 @@ def test_labels_route_uses_prefix_for_label_names_and_key_prefix_for_keys():
 )
 def test_invalid_values_name_their_parameter(query, parameter):
     with pytest.raises(InvalidParameter) as raised:
-        parse_params(SEARCH_PARAMS, query)
+        SEARCH_PARAMETERS.parse(query)
     assert raised.value.parameter == parameter
 
 
@@ -80,30 +156,30 @@ def test_invalid_values_name_their_parameter(query, parameter):
 @pytest.mark.parametrize("name", ["label", "q", "prefix", "next"])
 def test_control_bidi_and_surrogate_characters_are_refused_anywhere(name, value):
     with pytest.raises(InvalidParameter, match=r"found U\+") as raised:
-        parse_params(SEARCH_PARAMS, {name: [value]})
+        SEARCH_PARAMETERS.parse({name: [value]})
     assert raised.value.parameter == name
 
 
 def test_ordinary_unicode_text_is_accepted():
-    parsed = parse_params(SEARCH_PARAMS, {"label": ["Café"], "q": ["שלום עולם"]})
-    assert parsed.values == {"label": ["Café"], "q": "שלום עולם"}
+    parsed = SEARCH_PARAMETERS.parse({"label": ["Café"], "q": ["שלום עולם"]})
+    assert given(SEARCH_PARAMETERS, parsed) == {"labels": ("Café",), "text": "שלום עולם"}
 
 
 def test_a_bucket_name_with_a_trailing_newline_is_refused():
     with pytest.raises(InvalidParameter) as raised:
-        parse_params(SEARCH_PARAMS, {"bucket": ["photos\n"]})
+        SEARCH_PARAMETERS.parse({"bucket": ["photos\n"]})
     assert raised.value.parameter == "bucket"
 
 
 @pytest.mark.parametrize(
-    ("route", "name"), [(SEARCH_PARAMS, "prefix"), (LABELS_PARAMS, "key_prefix")]
+    ("route", "name"), [(SEARCH_PARAMETERS, "prefix"), (LABELS_PARAMETERS, "key_prefix")]
 )
 def test_key_prefixes_are_limited_in_utf8_bytes_on_every_route(route, name):
-    assert parse_params(route, {name: ["a" * 512]}).values == {name: "a" * 512}
-    assert parse_params(route, {name: ["é" * 256]}).values == {name: "é" * 256}
+    assert given(route, route.parse({name: ["a" * 512]})) == {"key_prefix": "a" * 512}
+    assert given(route, route.parse({name: ["é" * 256]})) == {"key_prefix": "é" * 256}
     for too_long in ("a" * 513, "é" * 257, "😀" * 129):
         with pytest.raises(InvalidParameter, match="at most 512 bytes as UTF-8") as raised:
-            parse_params(route, {name: [too_long]})
+            route.parse({name: [too_long]})
         assert raised.value.parameter == name
 
 
@@ -119,15 +195,15 @@ def test_key_prefixes_are_limited_in_utf8_bytes_on_every_route(route, name):
 @pytest.mark.parametrize("name", ["since", "until"])
 def test_times_at_the_calendar_edges_are_400s_naming_the_parameter(name, value):
     with pytest.raises(InvalidParameter, match="from 1970-01-01T00:00:00Z to 9999") as raised:
-        parse_params(SEARCH_PARAMS, {name: [value]})
+        SEARCH_PARAMETERS.parse({name: [value]})
     assert raised.value.parameter == name
 
 
 def test_the_window_edges_themselves_are_accepted_with_four_digit_years():
-    parsed = parse_params(
-        SEARCH_PARAMS, {"since": ["1970-01-01T00:00:00Z"], "until": ["9999-12-31T23:59:59Z"]}
+    parsed = SEARCH_PARAMETERS.parse(
+        {"since": ["1970-01-01T00:00:00Z"], "until": ["9999-12-31T23:59:59Z"]}
     )
-    assert parsed.values == {
+    assert given(SEARCH_PARAMETERS, parsed) == {
         "since": "1970-01-01T00:00:00.000000Z",
         "until": "9999-12-31T23:59:59.000000Z",
     }

@@ -7,7 +7,6 @@ from chalice.test import Client
 
 import app as app_module
 from chalicelib.api.search_service import ImageLinks, SearchService
-from chalicelib.components import Components
 from chalicelib.search.cursor import CursorCodec, signing_key
 from localdev.chalice_stage import stage_copy
 from localdev.embedded.sqlite_store import SqliteStore
@@ -26,10 +25,8 @@ def database(tmp_path):
 
 
 @pytest.fixture
-def components(monkeypatch):
-    components = Components()
-    monkeypatch.setattr(app_module, "components", components)
-    return components
+def components(serve_components):
+    return serve_components()
 
 
 @pytest.fixture

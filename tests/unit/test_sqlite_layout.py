@@ -12,6 +12,7 @@ from collections import Counter
 import pytest
 
 from bench import corpus
+from bench.sqlite_v1 import SqliteStoreV1
 from chalicelib import documents
 from chalicelib.events import REMOVED, ObjectEvent
 from chalicelib.search.query import (
@@ -23,7 +24,6 @@ from chalicelib.search.query import (
 )
 from chalicelib.store.base import FAILED, ImageWrite, StoreUnavailable
 from localdev.embedded.sqlite_store import SqliteStore, _matches
-from localdev.embedded.sqlite_v1 import SqliteStoreV1
 
 IMAGES = 1_500
 SPECS = corpus.vocabulary()

@@ -4,8 +4,8 @@ import json
 import boto3
 import pytest
 
+from chalicelib.api.errors import InvalidParameter
 from chalicelib.api.http import request_body
-from chalicelib.api.params import InvalidParameter
 from chalicelib.api.uploads import UploadForms
 
 

@@ -4,7 +4,9 @@ The benchmark prints this design's figures beside the current store's, measured 
 run on the same corpus. Writes, reads by id and cursors are the current store's; what differs
 is the schema (per-document label strings, indexes by term and by image, the JSON document as
 text) and the search SQL, which scores and counts every match in one CTE run twice (count and
-page). Nothing but the benchmark imports it.
+page). Only the benchmark and its layout test (tests/unit/test_sqlite_layout.py) import it:
+the product never reads a layout 0 file (the store refuses one; localdev.backfill rebuilds it
+from the bucket), so it lives with the benchmark.
 """
 
 from __future__ import annotations
