@@ -56,11 +56,13 @@ from bench.ingest import DETECT_LABELS_RESPONSE
 from bench.report import Deadline, Report
 from chalicelib.logs import LOGGER_NAME
 from chalicelib.rate import CALL_SECONDS
+from localdev.aws.deploy_plan import DEFAULT_MAX_RECEIVE_COUNT
 from localdev.rekognition.errors import UnknownOperationException
 from localdev.stack import LocalStack, StackOptions
 
 DEFAULT_IMAGES, DEFAULT_POLLERS, DEFAULT_QUOTA = 3000, 20, 25.0
-MAX_RECEIVE_COUNT = 5  # deploy's default (localdev/aws/deploy.py)
+# The queue's redrive policy as deploy creates it.
+MAX_RECEIVE_COUNT = DEFAULT_MAX_RECEIVE_COUNT
 DEFAULT_VISIBILITY_SECONDS = 10
 UPLOAD_THREADS = 8
 STAGING_LAG = 200  # notifications the upload may be ahead of the feeder

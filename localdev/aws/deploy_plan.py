@@ -14,7 +14,7 @@ from enum import StrEnum
 from typing import Any
 from urllib.parse import urlsplit
 
-from chalicelib.settings import API_AUTH_MODES, Settings
+from chalicelib.settings import API_AUTH_MODES
 from localdev.aws import policy, preflight, stack
 from localdev.aws.context import DeployError
 from localdev.aws.policy import PolicyInputs
@@ -23,7 +23,6 @@ API_AUTH_CHOICES = API_AUTH_MODES
 # AWS recommends a queue visibility timeout of six times the function timeout (plus the
 # batching window), so a throttled or retried invocation does not see its messages reappear.
 VISIBILITY_FACTOR = preflight.VISIBILITY_FACTOR
-DEFAULT_UPLOAD_PREFIX = Settings.upload_prefix
 DEFAULT_MAX_RECEIVE_COUNT = 5
 
 
