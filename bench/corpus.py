@@ -22,9 +22,9 @@ from pathlib import Path
 
 from chalicelib import documents
 from chalicelib.events import CREATED, ObjectEvent
-from chalicelib.rekognition import ImageAnalysis
 from chalicelib.store import mapping
 from chalicelib.timestamps import canonical_time
+from chalicelib.vocabulary import ImageAnalysis
 
 TAXONOMY = (
     Path(__file__).resolve().parent.parent / "localdev" / "rekognition" / "data" / "taxonomy.json"

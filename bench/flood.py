@@ -61,8 +61,6 @@ from localdev.rekognition.errors import UnknownOperationException
 from localdev.stack import LocalStack, StackOptions
 
 DEFAULT_IMAGES, DEFAULT_POLLERS, DEFAULT_QUOTA = 3000, 20, 25.0
-# The queue's redrive policy as deploy creates it.
-MAX_RECEIVE_COUNT = DEFAULT_MAX_RECEIVE_COUNT
 DEFAULT_VISIBILITY_SECONDS = 10
 UPLOAD_THREADS = 8
 STAGING_LAG = 200  # notifications the upload may be ahead of the feeder
@@ -166,7 +164,7 @@ def flood(run: Run, args, data_dir: Path) -> dict:
         api_port=0,
         data_dir=data_dir,
         visibility_timeout_seconds=args.visibility,
-        max_receive_count=MAX_RECEIVE_COUNT,
+        max_receive_count=DEFAULT_MAX_RECEIVE_COUNT,
         pollers=args.pollers,
         rekognition_tps=args.quota,
         rekognition_service=FixedLatencyLabels(args.latency) if args.labeler == "latency" else None,
@@ -223,7 +221,7 @@ def run(args) -> Report:
         "pollers": args.pollers,
         "quota_tps": args.quota,
         "visibility_timeout_s": args.visibility,
-        "max_receive_count": MAX_RECEIVE_COUNT,
+        "max_receive_count": DEFAULT_MAX_RECEIVE_COUNT,
         "timeout_s": args.timeout,
         "labeler": args.labeler,
         "latency_s": args.latency if args.labeler == "latency" else None,
@@ -281,9 +279,10 @@ def run(args) -> Report:
         "endpoint answered, throttled ones included."
     )
     report.note(
-        f"Queue: visibility timeout {args.visibility} s, maxReceiveCount {MAX_RECEIVE_COUNT}; "
+        f"Queue: visibility timeout {args.visibility} s, "
+        f"maxReceiveCount {DEFAULT_MAX_RECEIVE_COUNT}; "
         "a message the baseline fails returns after the timeout and is dead-lettered on its "
-        f"{MAX_RECEIVE_COUNT}th failed receive."
+        f"{DEFAULT_MAX_RECEIVE_COUNT}th failed receive."
     )
     report.note(
         "The flood waits in the feeder's backlog, which keeps 2 x pollers x BATCH_SIZE messages "

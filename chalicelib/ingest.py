@@ -256,8 +256,7 @@ class BatchIngestor:
                 item.finish(SKIPPED, result)
 
     def _late_reason(self, item: _Work) -> str | LateEventCheckFailed | None:
-        if self._late_events is None:  # _check_late runs only with a check
-            return None
+        assert self._late_events is not None  # _check_late runs only with a check
         try:
             return self._late_events.skip_reason(item.event)
         except LateEventCheckFailed as error:  # fails this message alone

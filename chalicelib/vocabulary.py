@@ -8,7 +8,7 @@ member compares, hashes and serializes exactly as the bare string it replaces.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from enum import StrEnum
 from typing import Any, Literal, TypedDict
@@ -184,7 +184,7 @@ class ImageAnalysis:
     image_properties: ImageProperties | None = None
     text: list[TextLine] | None = None
     moderation_labels: list[ModerationLabel] | None = None
-    faces: list[Face] | None = field(default=None)
+    faces: list[Face] | None = None
 
 
 # -- the order of one key's events ----------------------------------------------------------------

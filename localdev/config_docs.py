@@ -56,7 +56,7 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--check", action="store_true", help="fail if README.md's table is stale")
     args = parser.parse_args(argv)
-    readme = README_PATH.read_text()
+    readme = README_PATH.read_text(encoding="utf-8")
     current = with_table(readme)
     if args.check:
         if current != readme:
@@ -64,7 +64,7 @@ def main(argv: list[str] | None = None) -> int:
             return 1
         return 0
     if current != readme:
-        README_PATH.write_text(current)
+        README_PATH.write_text(current, encoding="utf-8")
         print(f"wrote the configuration table in {README_PATH.name}")
     return 0
 

@@ -9,9 +9,9 @@ from datetime import UTC, datetime, timedelta
 
 from chalicelib import documents
 from chalicelib.events import CREATED, REMOVED, ObjectEvent
-from chalicelib.rekognition import ImageAnalysis
 from chalicelib.store.base import ImageWrite
 from chalicelib.timestamps import canonical_time
+from chalicelib.vocabulary import ImageAnalysis
 
 BASE_TIME = datetime(2026, 11, 1, tzinfo=UTC)
 

@@ -18,8 +18,8 @@ from botocore.stub import Stubber
 
 from chalicelib import documents
 from chalicelib.events import CREATED, REMOVED, ObjectEvent
-from chalicelib.rekognition import ImageAnalysis
 from chalicelib.store.base import ImageWrite
+from chalicelib.vocabulary import ImageAnalysis
 from localdev.aws import chalice_config, compact, preflight
 from localdev.aws.__main__ import main
 from localdev.aws.context import Context

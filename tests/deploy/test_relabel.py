@@ -15,8 +15,8 @@ import pytest
 
 from chalicelib import documents
 from chalicelib.events import REMOVED, ObjectEvent, read_message
-from chalicelib.rekognition import ImageAnalysis
 from chalicelib.store.base import ImageWrite
+from chalicelib.vocabulary import ImageAnalysis
 from localdev.aws.__main__ import main
 from localdev.aws.context import Context
 from localdev.aws.relabel import successor_position

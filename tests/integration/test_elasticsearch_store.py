@@ -7,12 +7,12 @@ from elasticsearch import Elasticsearch
 
 from chalicelib import documents
 from chalicelib.events import CREATED, REMOVED, ObjectEvent
-from chalicelib.rekognition import ImageAnalysis
 from chalicelib.search.query import Filters, SearchQuery
 from chalicelib.store import engine, mapping
 from chalicelib.store.base import FAILED, STALE, WRITTEN, ImageWrite
 from chalicelib.store.elasticsearch_store import ElasticsearchStore
 from chalicelib.store.mapping import versioned_index
+from chalicelib.vocabulary import ImageAnalysis
 from tests.version_1_index import create_version_1_index
 
 pytestmark = pytest.mark.integration

@@ -17,7 +17,7 @@ def test_rounds_run_until_stopped_and_a_failing_round_is_logged_and_retried(monk
             raise RuntimeError("boom")
         if len(rounds) >= 5:
             enough.set()
-        return 0  # nothing done: the loop waits idle_seconds
+        return 0  # nothing done (idle_seconds is 0 here, so the next round starts at once)
 
     loop = BackgroundLoop(
         one_round, name="test-loop", log=logging.getLogger("test"), failure="round failed"

@@ -9,6 +9,7 @@ import pytest
 import app as app_module
 from chalicelib.components import Collaborators, Components
 from chalicelib.settings import Settings
+from tests.samples import s3_event_body, sqs_record
 from tests.serving import serving
 from tests.unit.test_ingest import FakeLabeler, FakeStore
 from tests.unit.test_metrics import SILENT
@@ -19,7 +20,8 @@ def unread_settings() -> Settings:
 
 
 def test_nothing_is_built_or_read_when_components_are_made():
-    Components(load_settings=unread_settings)
+    components = Components(load_settings=unread_settings)
+    assert not {"settings", "store", "ingestor", "labeler"} & vars(components).keys()
 
 
 def test_a_given_collaborator_is_the_one_used_and_nothing_behind_it_is_built():
@@ -41,8 +43,11 @@ def test_what_is_built_uses_what_was_given():
     )
     ingestor = components.ingestor
     assert components.ingestor is ingestor  # built once, kept for warm invocations
-    ingestor.process([])
-    assert (components.labeler, components.store) == (labeler, store)
+    assert (
+        ingestor.process([sqs_record("m-1", s3_event_body("ObjectCreated:Put", "dog.jpg"))]) == []
+    )
+    assert labeler.calls == [("photos", "dog.jpg", None)]  # the given labeler was asked
+    assert [write.document["key"] for write in store.writes] == ["dog.jpg"]  # the given store
 
 
 def test_an_explicit_none_is_kept_not_built_from_the_settings():

@@ -4,7 +4,7 @@ import pytest
 
 from chalicelib import documents, timestamps
 from chalicelib.events import CREATED, REMOVED, ObjectEvent
-from chalicelib.rekognition import ImageAnalysis
+from chalicelib.vocabulary import ImageAnalysis
 
 NOW = datetime(2026, 11, 27, 20, 0, 0, tzinfo=UTC)
 

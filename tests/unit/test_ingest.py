@@ -9,8 +9,9 @@ import pytest
 
 from chalicelib.documents import image_id
 from chalicelib.ingest import BatchIngestor
-from chalicelib.rekognition import ImageAnalysis, UnprocessableImage
+from chalicelib.rekognition import UnprocessableImage
 from chalicelib.store.base import FAILED, STALE, WRITTEN, StoreUnavailable, WriteResult
+from chalicelib.vocabulary import ImageAnalysis
 from tests.samples import s3_event_body, sqs_record
 
 

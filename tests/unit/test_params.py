@@ -207,3 +207,9 @@ def test_the_window_edges_themselves_are_accepted_with_four_digit_years():
         "since": "1970-01-01T00:00:00.000000Z",
         "until": "9999-12-31T23:59:59.000000Z",
     }
+
+
+def test_parameters_given_at_their_default_values_parse_to_the_defaults():
+    explicit = {"match": ["all"], "expand": ["true"], "sort": ["relevance"], "size": ["20"]}
+    assert SEARCH_PARAMETERS.parse(explicit) == SEARCH_DEFAULTS
+    assert SEARCH_PARAMETERS.parse({"time": ["indexed"]}) == SEARCH_DEFAULTS

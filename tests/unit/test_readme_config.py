@@ -11,7 +11,7 @@ from localdev import config_docs, local_settings
 
 
 def test_the_readme_table_matches_the_settings_table():
-    readme = config_docs.README_PATH.read_text()
+    readme = config_docs.README_PATH.read_text(encoding="utf-8")
     assert config_docs.with_table(readme) == readme, (
         "README.md's configuration table is out of date: run `make config-docs`"
     )
