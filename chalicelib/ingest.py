@@ -44,13 +44,6 @@ from chalicelib.rekognition import (
 from chalicelib.store.base import ImageStore, ImageWrite, StoreUnavailable
 from chalicelib.vocabulary import EventPosition, Outcome, StoredDocument, WriteStatus
 
-INDEXED, DELETED, SKIPPED = Outcome.INDEXED, Outcome.DELETED, Outcome.SKIPPED
-# Rekognition still throttled after botocore's retries: the message is sent back (redelivery.py)
-# or, without a quota setting, retried in place like a failure.
-THROTTLED = Outcome.THROTTLED
-# The message's outcome, not a store's WriteStatus.FAILED (which _apply turns into it).
-FAILED = Outcome.FAILED
-
 # How much of a failed message's body its log line quotes: a whole S3 notification (about a
 # kilobyte) fits, a pathological body is cut.
 EVIDENCE_CHARS = 2000
@@ -170,7 +163,7 @@ class BatchIngestor:
 
         for item in work:
             self._log_work(item)
-            if item.outcome == FAILED:
+            if item.outcome == Outcome.FAILED:
                 failed.add(item.message_id)
         failed |= self._send_back_throttled(records, work, failed)
         if self._metrics:
@@ -194,7 +187,7 @@ class BatchIngestor:
         for item in items:
             if self._image_bucket and item.event.bucket != self._image_bucket:
                 item.finish(
-                    SKIPPED,
+                    Outcome.SKIPPED,
                     f"bucket {item.event.bucket!r} is not this stage's image bucket "
                     f"{self._image_bucket!r} (IMAGE_BUCKET)",
                 )
@@ -212,10 +205,10 @@ class BatchIngestor:
             if current is None:
                 newest[item.image_id] = item
             elif item.position.is_after(current.position):
-                current.finish(SKIPPED, _superseded_by(item))
+                current.finish(Outcome.SKIPPED, _superseded_by(item))
                 newest[item.image_id] = item
             else:  # older, or the same event delivered twice in one batch
-                item.finish(SKIPPED, _superseded_by(current))
+                item.finish(Outcome.SKIPPED, _superseded_by(current))
 
     def _skip_stale(self, items: list[_Work]) -> None:
         """Skip events that the store already holds a newer state for, before paying Rekognition.
@@ -231,13 +224,15 @@ class BatchIngestor:
             stored = self._store.stored_positions(sorted({item.image_id for item in items}))
         except StoreUnavailable as error:
             for item in items:
-                item.finish(FAILED, f"search store unavailable: {error}")
+                item.finish(Outcome.FAILED, f"search store unavailable: {error}")
             return
         unknown = []
         for item in items:
             current = stored.get(item.image_id)
             if current and not item.position.is_after(EventPosition.of(current)):
-                item.finish(SKIPPED, "stale event: a newer or equal state is already stored")
+                item.finish(
+                    Outcome.SKIPPED, "stale event: a newer or equal state is already stored"
+                )
             elif current is None:
                 unknown.append(item)
         self._check_late(unknown)
@@ -251,9 +246,9 @@ class BatchIngestor:
         late = [item for item in items if self._late_events.needs_check(item.event)]
         for item, result in zip(late, self._executor.map(self._late_reason, late), strict=True):
             if isinstance(result, LateEventCheckFailed):
-                item.finish(FAILED, str(result))
+                item.finish(Outcome.FAILED, str(result))
             elif result:
-                item.finish(SKIPPED, result)
+                item.finish(Outcome.SKIPPED, result)
 
     def _late_reason(self, item: _Work) -> str | LateEventCheckFailed | None:
         assert self._late_events is not None  # _check_late runs only with a check
@@ -268,19 +263,19 @@ class BatchIngestor:
         for item in items:
             reason = skip_reason(item.event)
             if reason:
-                item.finish(SKIPPED, reason)
+                item.finish(Outcome.SKIPPED, reason)
         to_label = [item for item in items if item.pending]
         # Rekognition calls dominate the batch's time: run them side by side in a bounded pool.
         for item, result in zip(to_label, self._executor.map(self._analyze, to_label), strict=True):
             if isinstance(result, ImageAnalysis):
                 item.analysis = result
             elif isinstance(result, UnprocessableImage):
-                item.finish(SKIPPED, result.reason)
+                item.finish(Outcome.SKIPPED, result.reason)
             elif isinstance(result, RekognitionThrottled):
                 item.throttled = True
-                item.finish(THROTTLED, result.reason)
+                item.finish(Outcome.THROTTLED, result.reason)
             else:
-                item.finish(FAILED, f"Rekognition error: {type(result).__name__}: {result}")
+                item.finish(Outcome.FAILED, f"Rekognition error: {type(result).__name__}: {result}")
 
     def _analyze(self, item: _Work) -> ImageAnalysis | Exception:
         event = item.event
@@ -305,7 +300,9 @@ class BatchIngestor:
                 )
                 item.document = documents.storable(document)
             except Exception as error:  # a labeler answer the builder cannot use fails alone
-                item.finish(FAILED, f"cannot build the document: {type(error).__name__}: {error}")
+                item.finish(
+                    Outcome.FAILED, f"cannot build the document: {type(error).__name__}: {error}"
+                )
                 self._log.warning(
                     "document not built",
                     exc_info=True,
@@ -320,7 +317,7 @@ class BatchIngestor:
             results = self._store.write(writes)
         except StoreUnavailable as error:
             for item in items:
-                item.finish(FAILED, f"search store unavailable: {error}")
+                item.finish(Outcome.FAILED, f"search store unavailable: {error}")
             return
         except Exception:
             # The store promises per-item results; if one item still makes it raise, find that
@@ -336,11 +333,11 @@ class BatchIngestor:
             self._apply(item, result.status, result.reason)
 
     def _store_one(self, item: _Work) -> bool:
-        """Write one image; False when the store raised (the item is then FAILED)."""
+        """Write one image; False when the store raised (the item is then Outcome.FAILED)."""
         try:
             [result] = self._store.write([item.image_write])
         except Exception as error:
-            item.finish(FAILED, f"store error: {type(error).__name__}: {error}")
+            item.finish(Outcome.FAILED, f"store error: {type(error).__name__}: {error}")
             return False
         self._apply(item, result.status, result.reason)
         return True
@@ -348,11 +345,11 @@ class BatchIngestor:
     @staticmethod
     def _apply(item: _Work, status: WriteStatus, reason: str | None) -> None:
         if status == WriteStatus.FAILED:
-            item.finish(FAILED, reason)
+            item.finish(Outcome.FAILED, reason)
         elif status == WriteStatus.STALE:
-            item.finish(SKIPPED, f"stale event: {reason}")
+            item.finish(Outcome.SKIPPED, f"stale event: {reason}")
         else:
-            item.finish(INDEXED if item.analysis else DELETED)
+            item.finish(Outcome.INDEXED if item.analysis else Outcome.DELETED)
 
     # -- throttling -------------------------------------------------------------------------------
 
@@ -363,7 +360,7 @@ class BatchIngestor:
         stage sets REKOGNITION_TPS) each goes back as a delayed copy and is acknowledged,
         which keeps it from counting toward maxReceiveCount; without one, or when its copy is
         refused, it is retried in place like any failure."""
-        throttled = {item.message_id for item in work if item.outcome == THROTTLED} - failed
+        throttled = {item.message_id for item in work if item.outcome == Outcome.THROTTLED} - failed
         if not throttled or self._redelivery is None:
             return throttled
         held_up = [record for record in records if record["messageId"] in throttled]
@@ -375,9 +372,9 @@ class BatchIngestor:
         outcomes = [item.outcome for item in work]
         return BatchFigures(
             messages=len(records),
-            indexed=outcomes.count(INDEXED),
-            deleted=outcomes.count(DELETED),
-            skipped=outcomes.count(SKIPPED),
+            indexed=outcomes.count(Outcome.INDEXED),
+            deleted=outcomes.count(Outcome.DELETED),
+            skipped=outcomes.count(Outcome.SKIPPED),
             failed=len(failed),
             throttled=sum(item.throttled for item in work),
             rekognition_ms=[
@@ -397,10 +394,10 @@ class BatchIngestor:
         # repr: quotes control characters and lone surrogates instead of writing them raw.
         evidence = repr(body[:EVIDENCE_CHARS] if isinstance(body, str) else body)[:EVIDENCE_CHARS]
         self._log.warning(
-            f"message {FAILED}",
+            f"message {Outcome.FAILED}",
             exc_info=exc_info,
             extra={
-                "outcome": FAILED,
+                "outcome": Outcome.FAILED,
                 "reason": reason,
                 "message_id": message_id,
                 "body_excerpt": evidence,
@@ -411,9 +408,9 @@ class BatchIngestor:
 
     def _log_ignored(self, message_id: str, ignored: IgnoredEvent) -> None:
         self._log.info(
-            f"event {SKIPPED}",
+            f"event {Outcome.SKIPPED}",
             extra={
-                "outcome": SKIPPED,
+                "outcome": Outcome.SKIPPED,
                 "reason": ignored.reason,
                 "message_id": message_id,
                 "event_name": ignored.event_name,
@@ -425,7 +422,9 @@ class BatchIngestor:
     def _log_work(self, item: _Work) -> None:
         event = item.event
         self._log.log(
-            logging.WARNING if item.outcome in (FAILED, THROTTLED) else logging.INFO,
+            logging.WARNING
+            if item.outcome in (Outcome.FAILED, Outcome.THROTTLED)
+            else logging.INFO,
             f"image {item.outcome}",
             extra={
                 "outcome": item.outcome,
@@ -436,7 +435,7 @@ class BatchIngestor:
                 "event_name": event.event_name,
                 "image_id": item.image_id,
                 "labels": [label["name"] for label in item.analysis.labels]
-                if item.analysis and item.outcome == INDEXED
+                if item.analysis and item.outcome == Outcome.INDEXED
                 else None,
             },
         )
