@@ -32,9 +32,11 @@ DEFAULT_PAGE_SIZE = 20
 EXACT_TEXT_SCORE = 100.0
 FUZZY_TEXT_SCORE = 50.0
 
-# At most this many labels per search (the API's limit), each adding at most 100.
+# At most this many labels per search (the API's limit), each adding at most its best
+# confidence.
 MAX_LABELS = 10
-MAX_SCORE = MAX_LABELS * 100.0 + EXACT_TEXT_SCORE
+LABEL_SCORE_MAX = 100.0
+MAX_SCORE = MAX_LABELS * LABEL_SCORE_MAX + EXACT_TEXT_SCORE
 
 # Matches counted exactly per search; beyond it ``total`` is this bound, flagged as not exact,
 # so that a broad search stops counting instead of visiting every match. 10,000 is

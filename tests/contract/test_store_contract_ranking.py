@@ -117,3 +117,67 @@ def test_label_counts_follow_replacements_and_deletes(loaded_store):
     assert [c.name for c in store.label_counts(Filters(), "ki", 10)] == ["Kite"]
     assert store.search(SearchQuery(Filters(labels=("canine",)))).total == 0
     assert store.search(SearchQuery(Filters(text="kite"))).total == 1
+
+
+# Kite + Sky sums around the confidence bands: C2 and C have both labels in the 99 band, D
+# has one just below it and outranks them both, and H and I tie at 100. A store that took a
+# band's images for the page whenever they outnumber it would put C2 before D.
+SUMS = tuple(
+    Image(key, tuple(Label(name, confidence) for name, confidence in labels), day=day)
+    for key, labels, day in [
+        ("sums/a.jpg", (("Kite", 100.0), ("Sky", 100.0)), 1),
+        ("sums/b.jpg", (("Kite", 99.6), ("Sky", 99.6)), 2),
+        ("sums/c2.jpg", (("Kite", 99.0), ("Sky", 99.1)), 3),
+        ("sums/c.jpg", (("Kite", 99.0), ("Sky", 99.0)), 4),
+        ("sums/d.jpg", (("Kite", 100.0), ("Sky", 98.9)), 5),
+        ("sums/e.jpg", (("Kite", 100.0), ("Sky", 94.0)), 6),
+        ("sums/f.jpg", (("Kite", 96.0), ("Sky", 96.0)), 7),
+        ("sums/g.jpg", (("Kite", 99.9),), 8),
+        ("sums/h.jpg", (("Sky", 100.0),), 9),
+        ("sums/i.jpg", (("Kite", 50.0), ("Sky", 50.0)), 9),
+    ]
+)
+
+
+def label_sum(image, minimum: float) -> float:
+    return sum(label.confidence for label in image.labels if label.confidence >= minimum)
+
+
+@pytest.mark.parametrize("match", ["all", MATCH_ANY])
+@pytest.mark.parametrize("minimum", [0.0, 95.0, 99.0])
+@pytest.mark.parametrize("size", [1, 2, 3, 10])
+def test_pages_of_several_labels_follow_their_sums_across_the_bands(
+    empty_store, match, minimum, size
+):
+    store, refresh = empty_store
+    store.write([fixtures.create_write(image) for image in SUMS])
+    refresh()
+
+    def matches(image):
+        found = [label for label in image.labels if label.confidence >= minimum]
+        return len(found) == 2 if match == "all" else bool(found)
+
+    matching = [image for image in SUMS if matches(image)]
+    filters = Filters(labels=("kite", "sky"), match=match, min_confidence=minimum)
+
+    found = paged(store, SearchQuery(filters, size=size), len(matching))
+
+    assert found == expected_order(matching, lambda image: label_sum(image, minimum))
+
+
+def test_an_image_written_after_a_search_leads_the_next_newest_first_and_text_pages(empty_store):
+    # A warm store may keep where its time windows start (the newest image it saw): an image
+    # written since is newer than that, and must still come first.
+    store, refresh = empty_store
+    store.write([fixtures.create_write(image) for image in KITES])
+    refresh()
+    newest = SearchQuery(Filters(labels=("sky",)), sort="newest", size=2)
+    text = SearchQuery(Filters(text="kite"), size=2)
+    assert store.search(newest).hits and store.search(text).hits
+
+    later = Image("kites/later.jpg", (Label("Sky", 90.0),), day=40, text=("kite",))
+    store.write([fixtures.create_write(later)])
+    refresh()
+
+    assert store.search(newest).hits[0].document["key"] == later.key
+    assert store.search(text).hits[0].document["key"] == later.key

@@ -6,6 +6,7 @@ contract suite (tests/contract), on a version 2 index and on a version 1 index a
 import pytest
 
 from chalicelib.search.query import (
+    MATCH_ALL,
     MATCH_ANY,
     SORT_CONFIDENCE,
     SORT_NEWEST,
@@ -76,14 +77,65 @@ def test_tiers_go_best_first_above_the_minimum_and_below_a_cursor():
 @pytest.mark.parametrize(
     "search",
     [
-        SearchQuery(Filters(labels=("dog", "cat"))),  # scores add up across labels
+        # several labels by confidence: the best of them, which no tier of all of them bounds
+        SearchQuery(Filters(labels=("dog", "cat")), sort=SORT_CONFIDENCE),
         SearchQuery(Filters(labels=("dog",), text="bowl")),
         one_label(sort=SORT_NEWEST),
         SearchQuery(Filters(text="bowl")),
     ],
 )
-def test_no_tiers_where_the_order_is_not_one_labels_confidence(search):
+def test_no_tiers_where_the_order_is_not_the_labels_confidences(search):
     assert es_queries.tiers(search) == []
+
+
+def two_labels(**changes):
+    filters = Filters(labels=("dog", "cat"), match=changes.pop("match", MATCH_ALL))
+    return SearchQuery(filters, **changes)
+
+
+def test_tiers_of_several_labels_leave_room_below_a_cursor_above_their_bound():
+    assert es_queries.tiers(two_labels()) == [99, 95, 90, 80, 50]
+    # Outside the 99 tier an image scores at most 100 + 99; below the cursor's 197.5 only
+    # tiers whose bound is lower can hold a hit that outranks every image outside them.
+    after = (197.5, 1_767_225_600_000, "id")
+    assert es_queries.tiers(two_labels(after=after)) == [95, 90, 80, 50]
+    assert [es_queries.tier_bound(two_labels().filters, band) for band in (99, 50)] == [
+        199.0,
+        150.0,
+    ]
+    assert es_queries.tier_bound(one_label().filters, 99) is None
+
+
+@pytest.mark.parametrize("match", [MATCH_ALL, MATCH_ANY])
+def test_a_tier_of_several_labels_holds_the_images_with_every_label_in_it(match):
+    body = es_queries.search_body(two_labels(match=match), band=95)
+    filters = body["query"]["bool"]["filter"]
+    assert {"term": {"label_bands": "dog|95"}} in filters
+    assert {"term": {"label_bands": "cat|95"}} in filters
+    assert nested_labels(body)  # the sum is scored
+
+
+def hits(*first_sort_values):
+    return [{"sort": [value, 0, "id"]} for value in first_sort_values]
+
+
+def test_a_tier_of_several_labels_holds_the_page_only_when_the_next_hit_is_above_its_bound():
+    tier = es_queries.Shortcut({}, above=199.0)
+    assert tier.holds_page(hits(200.0, 199.5), size=1)
+    # 100 + 98.99999 adds up to 199.0 in float32: an image outside may score that too.
+    assert not tier.holds_page(hits(200.0, 199.0), size=1)
+    assert not tier.holds_page(hits(200.0), size=1)
+    one_label_tier = es_queries.Shortcut({})
+    assert one_label_tier.holds_page(hits(99.0, 99.0), size=1)
+
+
+def test_one_labels_tier_sorts_by_its_confidence_without_scoring():
+    body = es_queries.search_body(one_label(minimum=92), band=95)
+    assert not nested_labels(body)
+    assert {"term": {"label_bands": "dog|95"}} in body["query"]["bool"]["filter"]
+    assert (
+        body["sort"] == es_queries.search_body(one_label(sort=SORT_CONFIDENCE, minimum=92))["sort"]
+    )
 
 
 def test_no_tiers_on_a_version_1_index():
