@@ -25,7 +25,7 @@ from elasticsearch.exceptions import (
 
 from chalicelib.documents import supersedes
 from chalicelib.search.query import Filters, LabelCount, SearchHit, SearchPage, SearchQuery
-from chalicelib.store import engine, es_queries, mapping
+from chalicelib.store import engine, es_queries, label_ranking, mapping
 from chalicelib.store.base import (
     FAILED,
     STALE,
@@ -45,6 +45,10 @@ CONFLICT_ROUNDS = 4
 VERSION_CONFLICT = 409
 # Derived at every write; a version 1 index written to by this code holds them in _source.
 BAND_FIELDS = list(mapping.BAND_FIELDS)
+# /labels over every image ranks at most this many names by their terms (label_ranking);
+# beyond it, the aggregation. Rekognition's label catalogue has about 3,000 names.
+LABEL_NAMES_LIMIT = 10_000
+UNKNOWN_BOUND = 2**62
 # How long a warm store keeps the newest image's time as the start of its time windows.
 NEWEST_TIME_SECONDS = 30.0
 # Tombstones removed per search + bulk round: 1,000 small deletes make a bulk of about 150 kB.
@@ -345,9 +349,17 @@ class ElasticsearchStore(ImageStore):
     def label_counts(self, filters: Filters, prefix: str | None, size: int) -> list[LabelCount]:
         try:
             with _unavailable_as_store_error():
-                map_hint = self._compat().prefix_terms_need_map_hint
+                compat = self._compat()
+                if es_queries.counts_every_image(filters):
+                    ranked = self._ranked_label_counts(compat, prefix, size)
+                    if ranked is not None:
+                        return ranked
                 body = es_queries.label_counts_body(
-                    filters, prefix, size, map_hint=map_hint, version=self._mapping_version()
+                    filters,
+                    prefix,
+                    size,
+                    map_hint=compat.prefix_terms_need_map_hint,
+                    version=self._mapping_version(),
                 )
                 response = self._client.search(index=self._alias, body=body)
         except NotFoundError:  # no index yet: no labels
@@ -356,6 +368,42 @@ class ElasticsearchStore(ImageStore):
             LabelCount(bucket["key"], bucket["doc_count"])
             for bucket in response["aggregations"]["labels"]["buckets"]
         ]
+
+    def _ranked_label_counts(
+        self, compat: engine.EngineCompat, prefix: str | None, size: int
+    ) -> list[LabelCount] | None:
+        """label_ranking's counts over every image; None where they do not apply: more names
+        than LABEL_NAMES_LIMIT, or more than one shard (a document frequency is a shard's)."""
+        body = es_queries.label_names_body(
+            prefix, LABEL_NAMES_LIMIT + 1, compat.prefix_terms_need_map_hint
+        )
+        response = self._client.search(index=self._alias, body=body)
+        names = [bucket["key"] for bucket in response["aggregations"]["names"]["buckets"]]
+        if response["_shards"]["total"] != 1 or len(names) > LABEL_NAMES_LIMIT:
+            return None
+        if not names:
+            return []
+        vectors = self._client.termvectors(
+            index=self._alias,
+            body=es_queries.document_frequencies_body(names),
+            doc_type=compat.mapping_type,
+        )
+        terms = vectors["term_vectors"]["label_names.raw"]["terms"]
+        # A name without statistics is counted first rather than trusted to be rare.
+        bounds = {name: terms.get(name, {}).get("doc_freq", UNKNOWN_BOUND) for name in names}
+        return label_ranking.top_counts(bounds, self._name_counts, size)
+
+    def _name_counts(self, names: list[str]) -> dict[str, int]:
+        body = _ndjson(es_queries.name_count_searches(names))
+        responses = self._client.msearch(index=self._alias, body=body)["responses"]
+        counts = {}
+        for name, response in zip(names, responses, strict=True):
+            if "error" in response:
+                raise StoreUnavailable(
+                    f"counting {name!r}: {_describe_item_error(response['error'])}"
+                )
+            counts[name] = engine.EngineCompat.total_hits(response["hits"], 2**62)[0]
+        return counts
 
     def ping(self) -> bool:
         return self._client.ping()

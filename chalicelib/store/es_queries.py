@@ -441,6 +441,54 @@ def label_counts_body(
     }
 
 
+def counts_every_image(filters: Filters) -> bool:
+    """Whether /labels counts over every live image: then a name's count is its term's (the
+    tombstones and the nested label documents hold no ``label_names``)."""
+    # Compared with a search that restricts nothing, so that a filter added later counts too.
+    unrestricted = Filters(
+        match=filters.match,
+        expand=filters.expand,
+        min_confidence=filters.min_confidence,  # applies to label terms, and there are none
+        time_field=filters.time_field,
+    )
+    return filters == unrestricted
+
+
+def label_names_body(prefix: str | None, limit: int, map_hint: bool = False) -> dict[str, Any]:
+    """Every label name in the index's terms (with the prefix), from the terms dictionary
+    alone: no document matches, and ``min_doc_count: 0`` lists the terms all the same."""
+    terms: dict[str, Any] = {"field": "label_names.raw", "size": limit, "min_doc_count": 0}
+    if prefix:
+        terms["include"] = case_insensitive_prefix(prefix)
+        if map_hint:
+            terms["execution_hint"] = "map"
+    return {"query": {"match_none": {}}, "size": 0, "aggs": {"names": {"terms": terms}}}
+
+
+def document_frequencies_body(names: list[str]) -> dict[str, Any]:
+    """A ``_termvectors`` request for an artificial document holding the names: each term's
+    document frequency in the index's (one) shard."""
+    return {
+        "doc": {"label_names": names},
+        "fields": ["label_names.raw"],
+        "term_statistics": True,
+        "field_statistics": False,
+        "positions": False,
+        "offsets": False,
+    }
+
+
+def name_count_searches(names: list[str]) -> list[dict[str, Any]]:
+    """An ``_msearch`` body: one exact count of live images per name."""
+    lines: list[dict[str, Any]] = []
+    for name in names:
+        lines.append({})
+        lines.append(
+            {"query": {"term": {"label_names.raw": name}}, "size": 0, "track_total_hits": True}
+        )
+    return lines
+
+
 def tombstones_before(written_before: str, size: int) -> dict[str, Any]:
     """Tombstones whose ``indexed_at`` (when the delete was applied) is before the time, with
     the versions that a conditional delete names."""

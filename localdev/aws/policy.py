@@ -31,6 +31,8 @@ The indexer (``<app>-<stage>-index_images``, the SQS handler):
 The API function (``<app>-<stage>``):
 
 * On the domain, reads only: ``POST /<alias>/_search`` (search and label counts),
+  ``POST /<alias>/_msearch`` and ``POST /<alias>/_termvectors`` (``/<alias>/_doc/_termvectors``
+  on Elasticsearch 6.x; label counts over every image, chalicelib/store/label_ranking.py),
   ``GET /<alias>/_doc/<id>``, ``POST /<alias>/_mget``, ``POST /<alias>/_count`` and the health
   check's ``HEAD /`` (``ping()``), ``GET /`` (the engine's version, once) and
   ``GET /_alias/<alias>`` (the mapping version the queries may use, once). No ``PUT``, no
@@ -45,9 +47,10 @@ The log groups are created by deploy (localdev/aws/log_groups.py), so neither ro
 ``logs:CreateLogGroup``. Domain statements exist only when the cluster is an AWS domain (a
 self-managed endpoint authenticates otherwise).
 
-Limit: the domain authorizes by URL path. A ``_bulk`` or ``_mget`` body may still name another
-index in ``_index`` unless the domain's advanced option ``rest.action.multi.allow_explicit_index``
-is ``false`` (developer guide, "Advanced options and API considerations").
+Limit: the domain authorizes by URL path. A ``_bulk``, ``_mget`` or ``_msearch`` body may still
+name another index in ``_index`` unless the domain's advanced option
+``rest.action.multi.allow_explicit_index`` is ``false`` (developer guide, "Advanced options and
+API considerations").
 """
 
 from __future__ import annotations
@@ -237,7 +240,14 @@ def build_api_policy(inputs: PolicyInputs) -> dict:
                 "SearchCountAndMultiGet",
                 "es:ESHttpPost",
                 inputs,
-                [f"{alias}/_search", f"{alias}/_count", f"{alias}/_mget"],
+                [
+                    f"{alias}/_search",
+                    f"{alias}/_count",
+                    f"{alias}/_mget",
+                    f"{alias}/_msearch",
+                    f"{alias}/_termvectors",
+                    f"{alias}/_doc/_termvectors",
+                ],
             ),
             _domain_statement(
                 "GetImageAndMappingVersion",

@@ -181,3 +181,37 @@ def test_an_image_written_after_a_search_leads_the_next_newest_first_and_text_pa
 
     assert store.search(newest).hits[0].document["key"] == later.key
     assert store.search(text).hits[0].document["key"] == later.key
+
+
+def test_label_counts_over_every_image_ignore_replaced_versions_and_tie_by_name(empty_store):
+    # Five versions of one image move it from Kite to Sky: the replaced versions stay in the
+    # index's terms until a merge, so Kite's terms outnumber its images (none are left).
+    store, refresh = empty_store
+    moving = [
+        Image(
+            "churn/moving.jpg",
+            (Label("Kite" if n < 4 else "Sky", 90.0),),
+            day=n,
+            sequencer=f"00{n + 10}",
+        )
+        for n in range(5)
+    ]
+    for image in moving:
+        store.write([fixtures.create_write(image)])
+        refresh()
+    steady = [
+        Image(f"churn/{name}-{n}.jpg", (Label(name, 80.0),), day=9)
+        for name, copies in [("Cloud", 2), ("Boat", 2), ("Kitten", 1)]
+        for n in range(copies)
+    ]
+    store.write([fixtures.create_write(image) for image in steady])
+    store.write([fixtures.delete_write(steady[-1])])  # the only Kitten
+    refresh()
+
+    def counted(prefix, size):
+        return [(count.name, count.count) for count in store.label_counts(Filters(), prefix, size)]
+
+    assert counted(None, 10) == [("Boat", 2), ("Cloud", 2), ("Sky", 1)]
+    assert counted(None, 1) == [("Boat", 2)]
+    assert counted("ki", 10) == []
+    assert counted("S", 10) == [("Sky", 1)]

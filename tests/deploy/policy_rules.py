@@ -7,7 +7,9 @@ every required grant that is missing; an empty list means the policy is exactly 
 The search paths are the requests chalicelib/store/elasticsearch_store.py sends through the
 elasticsearch-py 7.13 client: ``_mget`` -> ``POST /<alias>/_mget``, ``bulk(index=alias)`` ->
 ``POST /<alias>/_bulk``, ``get`` -> ``GET /<alias>/_doc/<id>``, ``search`` ->
-``POST /<alias>/_search``, ``count`` -> ``POST /<alias>/_count``, ``ping`` -> ``HEAD /``, and
+``POST /<alias>/_search``, ``count`` -> ``POST /<alias>/_count``, ``msearch`` ->
+``POST /<alias>/_msearch``, ``termvectors`` -> ``POST /<alias>/_termvectors`` (6.x:
+``/<alias>/_doc/_termvectors``), ``ping`` -> ``HEAD /``, and
 ``ensure_ready()`` (run by the indexer's first write) -> ``PUT /_template/<alias>``,
 ``HEAD /_alias/<alias>``, ``PUT /<alias>-v<N>``, ``GET /_cluster/health/<alias>``.
 """
@@ -91,7 +93,15 @@ class Expected:
                 "es:ESHttpGet": {f"_cluster/health/{alias}", ""},  # GET /: the engine
             }
         return {
-            "es:ESHttpPost": {f"{alias}/_search", f"{alias}/_count", f"{alias}/_mget"},
+            "es:ESHttpPost": {
+                f"{alias}/_search",
+                f"{alias}/_count",
+                f"{alias}/_mget",
+                # label counts over every image: names counted, term statistics (6.x: typed)
+                f"{alias}/_msearch",
+                f"{alias}/_termvectors",
+                f"{alias}/_doc/_termvectors",
+            },
             # GET /: the engine's version; GET _alias: the mapping version behind the alias
             "es:ESHttpGet": {f"{alias}/_doc/*", f"_alias/{alias}", ""},
             "es:ESHttpHead": {""},  # HEAD / is authorized against "domain/<name>/"

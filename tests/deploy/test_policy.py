@@ -86,7 +86,13 @@ def test_the_api_role_can_neither_consume_label_nor_write():
     assert not {a for a in actions if a.startswith(("sqs:", "rekognition:"))}
     assert not actions & {"es:ESHttpPut", "es:ESHttpDelete", "es:ESHttpPatch"}
     posts = granted(document)["es:ESHttpPost"]
-    assert {p.rsplit("/", 1)[1] for p in posts} == {"_search", "_count", "_mget"}
+    assert {p.rsplit("/", 1)[1] for p in posts} == {
+        "_search",
+        "_count",
+        "_mget",
+        "_msearch",
+        "_termvectors",
+    }
     # ... and the indexer cannot presign uploads.
     indexer = policy.build_indexer_policy(_inputs(upload_prefix="uploads/"))
     assert "s3:PutObject" not in granted(indexer)
