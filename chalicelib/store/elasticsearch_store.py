@@ -24,7 +24,14 @@ from elasticsearch.exceptions import (
 )
 
 from chalicelib.documents import supersedes
-from chalicelib.search.query import Filters, LabelCount, SearchHit, SearchPage, SearchQuery
+from chalicelib.search.query import (
+    Filters,
+    LabelCount,
+    SearchHit,
+    SearchPage,
+    SearchQuery,
+    fold,
+)
 from chalicelib.store import engine, es_queries, label_ranking, mapping
 from chalicelib.store.base import (
     FAILED,
@@ -388,9 +395,10 @@ class ElasticsearchStore(ImageStore):
             body=es_queries.document_frequencies_body(names),
             doc_type=compat.mapping_type,
         )
-        terms = vectors["term_vectors"]["label_names.raw"]["terms"]
-        # A name without statistics is counted first rather than trusted to be rare.
-        bounds = {name: terms.get(name, {}).get("doc_freq", UNKNOWN_BOUND) for name in names}
+        terms = vectors.get("term_vectors", {}).get("label_names", {}).get("terms", {})
+        # A name without statistics (a folding that differs from the index's normalizer) is
+        # counted first rather than trusted to be rare.
+        bounds = {name: terms.get(fold(name), {}).get("doc_freq", UNKNOWN_BOUND) for name in names}
         return label_ranking.top_counts(bounds, self._name_counts, size)
 
     def _name_counts(self, names: list[str]) -> dict[str, int]:

@@ -466,11 +466,13 @@ def label_names_body(prefix: str | None, limit: int, map_hint: bool = False) -> 
 
 
 def document_frequencies_body(names: list[str]) -> dict[str, Any]:
-    """A ``_termvectors`` request for an artificial document holding the names: each term's
-    document frequency in the index's (one) shard."""
+    """A ``_termvectors`` request for an artificial document holding the names: each folded
+    term's document frequency in the index's (one) shard. The folded field, not ``.raw``:
+    Elasticsearch 6.8 leaves multi-fields out of an artificial document's vectors, and every
+    document holding a name holds its folded term, so that term's frequency bounds it too."""
     return {
         "doc": {"label_names": names},
-        "fields": ["label_names.raw"],
+        "fields": ["label_names"],
         "term_statistics": True,
         "field_statistics": False,
         "positions": False,
