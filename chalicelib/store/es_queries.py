@@ -20,10 +20,10 @@ import re
 from dataclasses import dataclass
 from typing import Any
 
+from chalicelib.search import tiers as tiers_of
 from chalicelib.search.query import (
     EXACT_TEXT_SCORE,
     FUZZY_TEXT_SCORE,
-    LABEL_SCORE_MAX,
     MATCH_ALL,
     MATCH_ANY,
     SORT_CONFIDENCE,
@@ -161,44 +161,13 @@ def query(
 
 
 def tiers(search: SearchQuery, version: int = mapping.MAPPING_VERSION) -> list[int]:
-    """The bands to ask first, best first, for a search ranked by its labels' confidences.
-
-    The band-b tier holds the images whose every requested label has a confidence of at least
-    b. With one label every image of the tier ranks above every image outside it, so a tier
-    that holds a whole page (and one more) holds exactly the page the full query would return,
-    at the cost of that tier's images instead of every match's. With several, an image outside
-    has a label below b while each other label adds at most 100: a tier whose first hit past
-    the page scores above that (``tier_bound``) holds the page. One label ranks alike by
-    relevance and by confidence; several add up, which only the relevance order does. Empty
-    where the order is not the labels' confidences (free text adds its own score, newest is by
-    time) or on a version 1 index.
-    """
-    filters = search.filters
-    by_labels = bool(filters.labels) and not filters.text and search.sort != SORT_NEWEST
-    if version < 2 or not by_labels or (len(filters.labels) > 1 and search.sort != SORT_RELEVANCE):
-        return []
-    floor = mapping.band_at_most(filters.min_confidence)
-    # After a cursor only images at or below its score remain: no tier whose images all score
-    # above it, or whose bound leaves no room below it, can hold one.
-    ceiling = float(search.after[0]) if search.after else float("inf")
-    return [
-        band for band in mapping.CONFIDENCE_BANDS if floor < band and _below(ceiling, filters, band)
-    ]
-
-
-def _below(ceiling: float, filters: Filters, band: int) -> bool:
-    bound = tier_bound(filters, band)
-    return band <= ceiling if bound is None else bound < ceiling
+    """The bands of chalicelib.search.tiers to ask first (version 2: their tokens select a
+    tier); empty on a version 1 index."""
+    return tiers_of.bands(search) if version >= 2 else []
 
 
 def tier_bound(filters: Filters, band: int) -> float | None:
-    """What every image outside a tier of several labels scores at most: one label below the
-    band and each other label at its best; None for one label, whose tier outranks the rest
-    outright. The engine adds float32 scores and rounds to the nearest, so a sum just below
-    the bound may come out at it: only a hit above the bound holds the page."""
-    if len(filters.labels) == 1:
-        return None
-    return (len(filters.labels) - 1) * LABEL_SCORE_MAX + band
+    return tiers_of.bound(len(filters.labels), band)
 
 
 def exact_text_body(
@@ -240,9 +209,7 @@ class Shortcut:
     above: float | None = None
 
     def holds_page(self, hits: list[dict[str, Any]], size: int) -> bool:
-        if len(hits) <= size:
-            return False
-        return self.above is None or float(hits[size]["sort"][0]) > self.above
+        return tiers_of.holds_page([hit["sort"][0] for hit in hits], size, self.above)
 
 
 def shortcuts(

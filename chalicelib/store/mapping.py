@@ -19,6 +19,7 @@ import struct
 from collections.abc import Mapping
 from typing import Any
 
+from chalicelib.search import tiers
 from chalicelib.search.query import fold
 
 MAPPING_VERSION = 2
@@ -26,7 +27,7 @@ MAPPING_VERSION = 2
 # token of every band <= c: "dog|90" means "some label answering dog has confidence >= 90", and
 # "dog|0" that some label answers dog at all (aliases included, which label_names lacks).
 # Rekognition answers from 50 by default; 80, 90, 95 and 99 are the thresholds people pick.
-CONFIDENCE_BANDS = (99, 95, 90, 80, 50, 0)
+CONFIDENCE_BANDS = tiers.BANDS
 BAND_FIELDS = ("label_bands", "name_bands")
 
 # Case- and accent-insensitive matching at index and query time (a term query for "cafe" finds

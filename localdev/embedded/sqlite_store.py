@@ -67,6 +67,7 @@ from pathlib import Path
 from typing import Any, cast
 
 from chalicelib.documents import supersedes
+from chalicelib.search import tiers
 from chalicelib.search.query import (
     EXACT_TEXT_SCORE,
     FUZZY_TEXT_SCORE,
@@ -410,12 +411,14 @@ class SqliteStore(ImageStore):
         columns = SORT_COLUMNS.get(query.sort, SORT_COLUMNS[SORT_RELEVANCE])
         after = _after_cursor(columns, query.after)  # a key that does not fit: refused first
         with self._reading() as connection:
-            first_page = query.sort == SORT_RELEVANCE and query.after is None
-            matches = _matches(connection, query.filters, prune=first_page)
-            if matches is None:
-                return SearchPage(total=0, hits=[], has_more=False)
-            page = _page(matches, columns, after, query.size, query.total_hits_limit)
-            rows = connection.execute(*page).fetchall()
+            rows = self._tier_rows(connection, query, columns, after)
+            if rows is None:
+                first_page = query.sort == SORT_RELEVANCE and query.after is None
+                matches = _matches(connection, query.filters, prune=first_page)
+                if matches is None:
+                    return SearchPage(total=0, hits=[], has_more=False)
+                page = _page(matches, columns, after, query.size, query.total_hits_limit)
+                rows = connection.execute(*page).fetchall()
         total, exact = bounded_total(rows[0]["total"], query.total_hits_limit)
         rows = [row for row in rows if row["id"] is not None]  # an empty page is one NULL row
         hits = [
@@ -423,6 +426,29 @@ class SqliteStore(ImageStore):
             for row in rows[: query.size]
         ]
         return SearchPage(total, hits, has_more=len(rows) > query.size, total_is_exact=exact)
+
+    @staticmethod
+    def _tier_rows(
+        connection: sqlite3.Connection,
+        query: SearchQuery,
+        columns: tuple[tuple[str, str], ...],
+        after: tuple[str, dict[str, Any]],
+    ) -> list[sqlite3.Row] | None:
+        """The page's rows from the first tier that holds it (chalicelib.search.tiers); None
+        where no tier does. Several labels only: one label's scores are an index range that
+        the page reads from its bound already."""
+        if len(query.filters.labels) < 2:
+            return None
+        for band in tiers.bands(query):
+            matches = _matches(connection, query.filters, tier=band)
+            if matches is None:
+                return None
+            page = _page(matches, columns, after, query.size, query.total_hits_limit)
+            rows = connection.execute(*page).fetchall()
+            scores = [row["score"] for row in rows if row["id"] is not None]
+            if tiers.holds_page(scores, query.size, tiers.bound(len(query.filters.labels), band)):
+                return rows
+        return None
 
     def label_counts(self, filters: Filters, prefix: str | None, size: int) -> list[LabelCount]:
         with self._reading() as connection:
@@ -644,10 +670,12 @@ class Matches:
 
 
 def _matches(
-    connection: sqlite3.Connection, filters: Filters, prune: bool = False
+    connection: sqlite3.Connection, filters: Filters, prune: bool = False, tier: int | None = None
 ) -> Matches | None:
     """The matches of the filters; None when nothing can match (a word or a label that no
-    image has). ``prune``: only the first page by relevance is read (see _label_scores)."""
+    image has). ``prune``: only the first page by relevance is read (see _label_scores).
+    ``tier``: only the images whose every label is at or above it are scored, while the total
+    still counts every match (chalicelib.search.tiers)."""
     ctes, sources = [], []
     # The index compares confidences as 32-bit floats, the bound included.
     params: dict[str, Any] = {"min_confidence": float32(filters.min_confidence)}
@@ -660,7 +688,7 @@ def _matches(
     score = _score(bool(labels), filters.match, bool(filters.text), "s.label_score", "s.text_score")
     if labels:
         prune = prune and filters.match != MATCH_ALL and not filters.text and not restrictions
-        label_scores = _label_scores(connection, labels, filters, params, prune)
+        label_scores = _label_scores(connection, labels, filters, params, prune, tier)
         if label_scores is None:
             return None
         estimate = None if filters.text else label_scores.estimate
@@ -729,6 +757,7 @@ def _label_scores(
     filters: Filters,
     params: dict[str, Any],
     prune: bool,
+    tier: int | None = None,
 ) -> LabelScores | None:
     """``label_scores (image, score, best)``: per image, the sum of the requested labels' best
     confidences (at or above the minimum) and the highest of them. match=all joins the labels'
@@ -752,9 +781,10 @@ def _label_scores(
     every = ", ".join(f":term_{n}" for n in range(len(known)))
     estimate = known[0 if filters.match == MATCH_ALL else -1]["images"]
 
-    def scores(images: str = "") -> str:
-        """The label scores of the images that ``images`` admits (a condition on ``@image``)."""
-        if filters.match != MATCH_ALL and len(known) > 1:  # one label: any is all
+    def scores(images: str = "", at_least: str = ":min_confidence") -> str:
+        """The label scores of the images that ``images`` admits (a condition on ``@image``),
+        from their labels at or above ``at_least``: below the tier, every label must be in it."""
+        if filters.match != MATCH_ALL and len(known) > 1 and at_least == ":min_confidence":
             return f"""SELECT image, sum({column}) AS score, max({column}) AS best
             FROM label_hits WHERE term IN ({every}) AND {column} >= :min_confidence
                 {images.replace("@image", "image", 1)}
@@ -766,7 +796,7 @@ def _label_scores(
             for n, hit in enumerate(hits)
             for condition in (
                 f"{hit}.term = :term_{n}",
-                f"{hit}.{column} >= :min_confidence",
+                f"{hit}.{column} >= {at_least}",
                 *([f"{hit}.image = h0.image"] if n else []),
             )
         ]
@@ -776,6 +806,12 @@ def _label_scores(
             FROM {" CROSS JOIN ".join(f"label_hits {hit}" for hit in hits)}
             WHERE {" AND ".join(conditions)} {images.replace("@image", "h0.image", 1)}"""
 
+    if tier is not None and len(known) == len(labels):
+        params["tier"] = float32(max(tier, filters.min_confidence))
+        every_match = _every_match(known, filters, column, scores())
+        return LabelScores(
+            f"label_scores AS NOT MATERIALIZED ({scores(at_least=':tier')})", estimate, every_match
+        )
     if not prune or len(known) < 2:
         # Never copied: ``scored`` copies the matches, once, where it is read more than once.
         return LabelScores(
@@ -791,17 +827,20 @@ def _label_scores(
     ORDER BY {column} DESC LIMIT :size + 1
 ),
 label_scores AS NOT MATERIALIZED ({scores(reachable)})"""
-    if filters.match != MATCH_ALL:
-        # A UNION in image order is a merge of the labels' ranges (each is in image order):
-        # 40 ms at 100k images for three popular labels, count(DISTINCT image) took 65.
-        arms = " UNION ".join(
-            f"SELECT image FROM label_hits WHERE term = :term_{n} AND {column} >= :min_confidence"
-            for n in range(len(known))
-        )
-        every_match = f"{arms} ORDER BY 1"
-    else:
-        every_match = scores()
-    return LabelScores(ctes, estimate, every_match)
+    return LabelScores(ctes, estimate, _every_match(known, filters, column, scores()))
+
+
+def _every_match(known: list[sqlite3.Row], filters: Filters, column: str, scores: str) -> str:
+    """Selects every match once, where label_scores holds only some of them."""
+    if filters.match == MATCH_ALL:
+        return scores
+    # A UNION in image order is a merge of the labels' ranges (each is in image order):
+    # 40 ms at 100k images for three popular labels, count(DISTINCT image) took 65.
+    arms = " UNION ".join(
+        f"SELECT image FROM label_hits WHERE term = :term_{n} AND {column} >= :min_confidence"
+        for n in range(len(known))
+    )
+    return f"{arms} ORDER BY 1"
 
 
 @dataclass(frozen=True)
