@@ -167,6 +167,7 @@ def tiers(search: SearchQuery, version: int = mapping.MAPPING_VERSION) -> list[i
 
 
 def tier_bound(filters: Filters, band: int) -> float | None:
+    """What every image outside the band's tier scores at most (None for one label)."""
     return tiers_of.bound(len(filters.labels), band)
 
 
@@ -201,8 +202,8 @@ def exact_text_body(
 
 @dataclass(frozen=True)
 class Shortcut:
-    """A narrower search that is the page whenever it finds more hits than the page holds,
-    and, given ``above``, the first hit past the page sorts above it (the first sort value)."""
+    """A narrower search that is the page whenever it holds it: more hits than the page and,
+    given ``above`` (a tier of several labels), a first hit past the page that scores above."""
 
     body: dict[str, Any]
     score: float | None = None  # the score every hit has where its sort values leave it out

@@ -441,7 +441,7 @@ class SqliteStore(ImageStore):
             return None
         for band in tiers.bands(query):
             matches = _matches(connection, query.filters, tier=band)
-            if matches is None:
+            if matches is None:  # a label that no image has: every tier is empty
                 return None
             page = _page(matches, columns, after, query.size, query.total_hits_limit)
             rows = connection.execute(*page).fetchall()
@@ -806,7 +806,9 @@ def _label_scores(
             FROM {" CROSS JOIN ".join(f"label_hits {hit}" for hit in hits)}
             WHERE {" AND ".join(conditions)} {images.replace("@image", "h0.image", 1)}"""
 
-    if tier is not None and len(known) == len(labels):
+    if tier is not None:
+        if len(known) < len(labels):
+            return None  # a label that no image has: the tier is empty
         params["tier"] = float32(max(tier, filters.min_confidence))
         every_match = _every_match(known, filters, column, scores())
         return LabelScores(
