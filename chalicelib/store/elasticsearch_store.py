@@ -7,6 +7,7 @@ engine (chosen from the cluster's GET / answer) and reads the answers that diffe
 from __future__ import annotations
 
 import json
+import logging
 import time
 from collections.abc import Sequence
 from contextlib import contextmanager
@@ -14,16 +15,18 @@ from typing import Any
 
 from elasticsearch import Elasticsearch
 from elasticsearch.exceptions import (
-    ConnectionError as ClusterConnectionError,
-)
-from elasticsearch.exceptions import (
+    AuthorizationException,
     ElasticsearchException,
     NotFoundError,
     RequestError,
     TransportError,
 )
+from elasticsearch.exceptions import (
+    ConnectionError as ClusterConnectionError,
+)
 
 from chalicelib.documents import supersedes
+from chalicelib.logs import LOGGER_NAME
 from chalicelib.search.query import (
     Filters,
     LabelCount,
@@ -71,6 +74,7 @@ class ElasticsearchStore(ImageStore):
         self._version: int | None = None  # the mapping version behind the alias, once read
         self._pinned = False
         self._newest: tuple[float, int | None] | None = None  # (monotonic time read, value)
+        self._ranking_refused = False
 
     @classmethod
     def on_index(cls, client: Elasticsearch, index: str) -> ElasticsearchStore:
@@ -359,8 +363,9 @@ class ElasticsearchStore(ImageStore):
                 compat = self._compat()
                 version = self._mapping_version()
                 # Version 1's design aggregates (bench.search measures it beside this one).
-                if version >= 2 and es_queries.counts_every_image(filters):
-                    ranked = self._ranked_label_counts(compat, prefix, size)
+                ranking = version >= 2 and not self._ranking_refused
+                if ranking and es_queries.counts_every_image(filters):
+                    ranked = self._ranked_label_counts_or_none(compat, prefix, size)
                     if ranked is not None:
                         return ranked
                 body = es_queries.label_counts_body(
@@ -377,6 +382,22 @@ class ElasticsearchStore(ImageStore):
             LabelCount(bucket["key"], bucket["doc_count"])
             for bucket in response["aggregations"]["labels"]["buckets"]
         ]
+
+    def _ranked_label_counts_or_none(
+        self, compat: engine.EngineCompat, prefix: str | None, size: int
+    ) -> list[LabelCount] | None:
+        """The ranking, or None after a refusal of one of its requests (403: a role whose policy
+        predates them; 400: a domain that does not take them): the aggregation answers then,
+        and from then on, with one warning."""
+        try:
+            return self._ranked_label_counts(compat, prefix, size)
+        except (AuthorizationException, RequestError) as error:
+            self._ranking_refused = True
+            logging.getLogger(LOGGER_NAME).warning(
+                "label ranking refused; /labels aggregates from now on",
+                extra={"reason": _describe(error)},
+            )
+            return None
 
     def _ranked_label_counts(
         self, compat: engine.EngineCompat, prefix: str | None, size: int

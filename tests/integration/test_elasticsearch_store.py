@@ -1,12 +1,15 @@
 """The Elasticsearch store against a real node of whichever engine the session runs."""
 
+import logging
 from datetime import UTC, datetime
 
 import pytest
 from elasticsearch import Elasticsearch
+from elasticsearch.exceptions import AuthorizationException
 
 from chalicelib import documents
 from chalicelib.events import CREATED, REMOVED, ObjectEvent
+from chalicelib.logs import LOGGER_NAME
 from chalicelib.search.query import Filters, SearchQuery
 from chalicelib.store import engine, mapping
 from chalicelib.store.base import FAILED, STALE, WRITTEN, ImageWrite
@@ -289,3 +292,30 @@ def test_a_state_read_before_a_migrations_swap_is_never_applied_to_the_new_index
     stored = search_client.get(index=new_index, id=newest.image_id)["_source"]
     assert stored["sequencer"] == "0C"
     search_client.indices.put_settings(index=old_index, body={"index.blocks.write": False})
+
+
+def test_label_counts_aggregate_once_the_ranking_is_refused(search_client, store, caplog):
+    # A stage whose API role predates _termvectors and _msearch answers 403 to them.
+    writes = [
+        created("a.jpg", "01", label("Kite", 90.0)),
+        created("b.jpg", "02", label("Sky", 80.0)),
+    ]
+    store.write(writes)
+    search_client.indices.refresh(index=store.alias)
+    expected = store.label_counts(Filters(), None, 10)
+    refusals = []
+
+    def refuse(**kwargs):
+        refusals.append(kwargs)
+        raise AuthorizationException(403, "security_exception", {})
+
+    store.client.termvectors = refuse
+    logger = logging.getLogger(LOGGER_NAME)
+    logger.addHandler(caplog.handler)  # the project's logger does not propagate
+    try:
+        assert store.label_counts(Filters(), None, 10) == expected
+        assert store.label_counts(Filters(), "k", 10) == expected[:1]
+    finally:
+        logger.removeHandler(caplog.handler)
+    assert len(refusals) == 1  # the aggregation from then on
+    assert "label ranking refused" in caplog.text
