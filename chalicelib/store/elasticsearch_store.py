@@ -56,8 +56,12 @@ VERSION_CONFLICT = 409
 # Derived at every write; a version 1 index written to by this code holds them in _source.
 BAND_FIELDS = list(mapping.BAND_FIELDS)
 # /labels over every image ranks at most this many names by their terms (label_ranking);
-# beyond it, the aggregation. Rekognition's label catalogue has about 3,000 names.
-LABEL_NAMES_LIMIT = 10_000
+# beyond it, the aggregation. Rekognition's label catalogue has about 3,000 names; listing one
+# more than this stays within search.max_buckets (10,000 on Elasticsearch 7.0-7.8).
+LABEL_NAMES_LIMIT = 9_999
+# The copy (primary or replica) that the ranking's requests all read, so that its names, bounds
+# and counts come from one copy's state.
+RANKING_PREFERENCE = "label-ranking"
 UNKNOWN_BOUND = 2**62
 # How long a warm store keeps the newest image's time as the start of its time windows.
 NEWEST_TIME_SECONDS = 30.0
@@ -407,7 +411,7 @@ class ElasticsearchStore(ImageStore):
         body = es_queries.label_names_body(
             prefix, LABEL_NAMES_LIMIT + 1, compat.prefix_terms_need_map_hint
         )
-        response = self._client.search(index=self._alias, body=body)
+        response = self._client.search(index=self._alias, body=body, preference=RANKING_PREFERENCE)
         names = [bucket["key"] for bucket in response["aggregations"]["names"]["buckets"]]
         if response["_shards"]["total"] != 1 or len(names) > LABEL_NAMES_LIMIT:
             return None
@@ -417,15 +421,18 @@ class ElasticsearchStore(ImageStore):
             index=self._alias,
             body=es_queries.document_frequencies_body(names),
             doc_type=compat.mapping_type,
+            preference=RANKING_PREFERENCE,
         )
         terms = vectors.get("term_vectors", {}).get("label_names", {}).get("terms", {})
-        # A name without statistics (a folding that differs from the index's normalizer) is
-        # counted first rather than trusted to be rare.
-        bounds = {name: terms.get(fold(name), {}).get("doc_freq", UNKNOWN_BOUND) for name in names}
+        # The bounds are keyed by the folded term: where Python's folding and the index's
+        # normalizer disagree on any name, a name could take another's bound, so aggregate.
+        if set(terms) != {fold(name) for name in names}:
+            return None
+        bounds = {name: terms[fold(name)].get("doc_freq", UNKNOWN_BOUND) for name in names}
         return label_ranking.top_counts(bounds, self._name_counts, size)
 
     def _name_counts(self, names: list[str]) -> dict[str, int]:
-        body = _ndjson(es_queries.name_count_searches(names))
+        body = _ndjson(es_queries.name_count_searches(names, RANKING_PREFERENCE))
         responses = self._client.msearch(index=self._alias, body=body)["responses"]
         counts = {}
         for name, response in zip(names, responses, strict=True):

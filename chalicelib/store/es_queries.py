@@ -448,11 +448,12 @@ def document_frequencies_body(names: list[str]) -> dict[str, Any]:
     }
 
 
-def name_count_searches(names: list[str]) -> list[dict[str, Any]]:
-    """An ``_msearch`` body: one exact count of live images per name."""
+def name_count_searches(names: list[str], preference: str) -> list[dict[str, Any]]:
+    """An ``_msearch`` body: one exact count of live images per name, each from the copy that
+    ``preference`` names."""
     lines: list[dict[str, Any]] = []
     for name in names:
-        lines.append({})
+        lines.append({"preference": preference})
         lines.append(
             {"query": {"term": {"label_names.raw": name}}, "size": 0, "track_total_hits": True}
         )

@@ -436,8 +436,9 @@ class SqliteStore(ImageStore):
     ) -> list[sqlite3.Row] | None:
         """The page's rows from the first tier that holds it (chalicelib.search.tiers); None
         where no tier does. Several labels only: one label's scores are an index range that
-        the page reads from its bound already."""
-        if len(query.filters.labels) < 2:
+        the page reads from its bound already. Without bucket, key or time restrictions: the
+        total counts the labels' rows alone (``_every_match``)."""
+        if len(query.filters.labels) < 2 or _restrictions(query.filters)[0]:
             return None
         for band in tiers.bands(query):
             matches = _matches(connection, query.filters, tier=band)

@@ -6,6 +6,7 @@ with the definition where that could go wrong.
 """
 
 from collections import Counter
+from dataclasses import replace
 
 import pytest
 
@@ -215,3 +216,18 @@ def test_label_counts_over_every_image_ignore_replaced_versions_and_tie_by_name(
     assert counted(None, 1) == [("Boat", 2)]
     assert counted("ki", 10) == []
     assert counted("S", 10) == [("Sky", 1)]
+
+
+@pytest.mark.parametrize("match", ["all", MATCH_ANY])
+def test_several_labels_in_one_bucket_count_that_buckets_matches_only(empty_store, match):
+    # The same sums in a second bucket: a tier that held the page must not count them.
+    store, refresh = empty_store
+    elsewhere = [replace(image, key=f"other/{image.key}", bucket="other") for image in SUMS]
+    store.write([fixtures.create_write(image) for image in (*SUMS, *elsewhere)])
+    refresh()
+    filters = Filters(labels=("kite", "sky"), match=match, bucket="photos")
+    matching = [image for image in SUMS if match == MATCH_ANY or len(image.labels) == 2]
+
+    found = paged(store, SearchQuery(filters, size=1), len(matching))
+
+    assert found == expected_order(matching, lambda image: label_sum(image, 0.0))
