@@ -34,7 +34,6 @@ from localdev.embedded.sqlite_store import (
     SqliteStore,
     _after_cursor,
     _document_words,
-    _narrows,
     _restrictions,
     _score,
     _sort_key,
@@ -125,7 +124,7 @@ class SqliteStoreV1(SqliteStore):
 
     def label_counts(self, filters: Filters, prefix: str | None, size: int) -> list[LabelCount]:
         with self._reading() as connection:
-            if _narrows(filters):
+            if filters.narrows:
                 matches, params = _matches(connection, filters)
                 names = "matches JOIN label_names n ON n.image = matches.id"
             else:

@@ -59,6 +59,17 @@ class Filters:
     until: str | None = None  # canonical time, exclusive
     time_field: TimeField = TIME_INDEXED
 
+    @property
+    def restricted(self) -> bool:
+        """Is the search limited to a bucket, a key prefix or a time window?"""
+        return any((self.bucket, self.prefix, self.since, self.until))
+
+    @property
+    def narrows(self) -> bool:
+        """Do the filters exclude any live image? (The minimum confidence applies to label
+        terms only, and the match mode and time field to nothing on their own.)"""
+        return bool(self.labels or self.text) or self.restricted
+
 
 @dataclass(frozen=True)
 class SearchQuery:

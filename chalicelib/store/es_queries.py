@@ -171,6 +171,14 @@ def tier_bound(filters: Filters, band: int) -> float | None:
     return tiers_of.bound(len(filters.labels), band)
 
 
+def _exact_text_applies(search: SearchQuery, version: int) -> bool:
+    filters = search.filters
+    if version < 2 or filters.labels or not filters.text or search.sort != SORT_RELEVANCE:
+        return False
+    # After a cursor past the exact matches, none are left to ask.
+    return not search.after or float(search.after[0]) == EXACT_TEXT_SCORE
+
+
 def exact_text_body(
     search: SearchQuery, version: int = mapping.MAPPING_VERSION
 ) -> dict[str, Any] | None:
@@ -184,10 +192,8 @@ def exact_text_body(
     with the score put first (``(EXACT_TEXT_SCORE, *hit["sort"])``).
     """
     filters = search.filters
-    if version < 2 or filters.labels or not filters.text or search.sort != SORT_RELEVANCE:
+    if filters.text is None or not _exact_text_applies(search, version):
         return None
-    if search.after and float(search.after[0]) != EXACT_TEXT_SCORE:
-        return None  # the cursor is past the exact matches
     body = {
         "query": {"bool": {"filter": [*_restrictions(filters), _text_match(filters.text)]}},
         "sort": TIE_BREAKERS,
@@ -247,7 +253,7 @@ NEWEST_WINDOWS_MS = tuple(hours * 3_600_000 for hours in (1, 24, 7 * 24, 30 * 24
 
 def wants_newest_time(search: SearchQuery, version: int = mapping.MAPPING_VERSION) -> bool:
     """Whether windows start from the newest image, not from a cursor."""
-    windowed = search.sort == SORT_NEWEST or exact_text_body(search, version) is not None
+    windowed = search.sort == SORT_NEWEST or _exact_text_applies(search, version)
     return version >= 2 and windowed and not search.after
 
 
@@ -407,19 +413,6 @@ def label_counts_body(
         "size": 0,
         "aggs": {"labels": {"terms": terms}},
     }
-
-
-def counts_every_image(filters: Filters) -> bool:
-    """Whether /labels counts over every live image: then a name's count is its term's (the
-    tombstones and the nested label documents hold no ``label_names``)."""
-    # Compared with a search that restricts nothing, so that a filter added later counts too.
-    unrestricted = Filters(
-        match=filters.match,
-        expand=filters.expand,
-        min_confidence=filters.min_confidence,  # applies to label terms, and there are none
-        time_field=filters.time_field,
-    )
-    return filters == unrestricted
 
 
 def label_names_body(prefix: str | None, limit: int, map_hint: bool = False) -> dict[str, Any]:

@@ -438,7 +438,7 @@ class SqliteStore(ImageStore):
         where no tier does. Several labels only: one label's scores are an index range that
         the page reads from its bound already. Without bucket, key or time restrictions: the
         total counts the labels' rows alone (``_every_match``)."""
-        if len(query.filters.labels) < 2 or _restrictions(query.filters)[0]:
+        if len(query.filters.labels) < 2 or query.filters.restricted:
             return None
         for band in tiers.bands(query):
             matches = _matches(connection, query.filters, tier=band)
@@ -453,7 +453,7 @@ class SqliteStore(ImageStore):
 
     def label_counts(self, filters: Filters, prefix: str | None, size: int) -> list[LabelCount]:
         with self._reading() as connection:
-            if not _narrows(filters):
+            if not filters.narrows:
                 # names.images counts the live images of each name as writes go.
                 rows = connection.execute(
                     """SELECT value AS name, images AS count FROM names WHERE images > 0
@@ -948,13 +948,6 @@ def _score(
         return text if has_text else "0.0"
     label_score = label if match == MATCH_ALL else f"float32({label})"
     return f"float32({label_score} + {text})" if has_text else f"float32({label_score})"
-
-
-def _narrows(filters: Filters) -> bool:
-    """Do the filters exclude any live image?"""
-    return any(
-        (filters.labels, filters.text, filters.bucket, filters.prefix, filters.since, filters.until)
-    )
 
 
 # -- one page --------------------------------------------------------------------------------------
